@@ -4,6 +4,9 @@ present, on the CUDA device."""
 import pytest
 import torch
 
+# Unit tests use tiny tensors: extra intra-op threads only contend for the cores.
+torch.set_num_threads(1)
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 

@@ -1,0 +1,124 @@
+"""Tests of the pseudo-spectral Navier–Stokes solver (tiny grids)."""
+
+import math
+
+import pytest
+import torch
+
+from refimpl.pde import navier_stokes as ns
+
+F64 = torch.float64
+
+
+def _grid(s):
+    x = torch.arange(s, dtype=F64) / s
+    return x[:, None], x[None, :]
+
+
+def test_mean_vorticity_is_conserved_and_trajectory_finite():
+    w0, w = ns.sample(3, 16, viscosity=1e-3, T=1.0, seed=1, dtype=F64)
+    assert w.shape == (3, 1, 16, 16) and bool(torch.isfinite(w).all())
+    assert float(w0.mean((-1, -2)).abs().max()) < 1e-12
+    assert float(w.mean((-1, -2)).abs().max()) < 1e-12 * float(w.abs().max()) + 1e-14
+    # a non-zero mean is conserved too (forcing and advection have zero mean)
+    shifted = ns.solve(w0 + 0.3, 1e-3, 0.5)
+    torch.testing.assert_close(shifted.mean((-1, -2)), torch.full((3, 1), 0.3,
+                               dtype=F64), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scheme", ["rk3", "heun", "euler"])
+def test_single_wavenumber_shell_decays_at_the_analytic_rate(scheme):
+    """Modes with one |k| are steady Euler flows (u . grad w = 0): unforced, they
+    decay as exp(-4 pi^2 |k|^2 nu t)."""
+    s, nu, T = 16, 1e-2, 0.5
+    X, Y = _grid(s)
+    w0 = torch.cos(2 * math.pi * (X + 2 * Y)) \
+        + 0.5 * torch.sin(2 * math.pi * (2 * X - Y))
+    w = ns.solve(w0, nu, T, record_steps=2, dt=1e-2, f=None, scheme=scheme)
+    for k, t in enumerate((0.25, 0.5)):
+        exact = math.exp(-4 * math.pi**2 * 5 * nu * t) * w0
+        assert float((w[k] - exact).abs().max() / exact.abs().max()) < 1e-3
+
+
+def test_forced_steady_state():
+    """f = 0.1 (sin + cos)(2 pi (x + y)) lies on the shell |k|^2 = 2, so
+    w = f / (4 pi^2 2 nu) is an exact steady solution."""
+    s, nu = 16, 1e-2
+    f = ns.forcing(s, dtype=F64)
+    w_s = f / (4 * math.pi**2 * 2 * nu)
+    w = ns.solve(w_s, nu, 2.0, record_steps=1)
+    torch.testing.assert_close(w[0], w_s, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("scheme, low, high", [
+    ("rk3", 3.5, 9.0), ("heun", 3.5, 4.5), ("euler", 1.7, 2.4)])
+def test_order_of_accuracy_in_time(scheme, low, high):
+    """Successive differences shrink by 2^p when dt halves (p = 2 for CN + Heun,
+    1 for Euler; the RK3/CN scheme is second order, nearer third when advection
+    dominates)."""
+    w0 = ns.initial_vorticity(1, 16, seed=3, dtype=F64) * 5  # strong advection
+    sols = [ns.solve(w0, 1e-3, 0.4, dt=dt, scheme=scheme, record_steps=1)
+            for dt in (0.02, 0.01, 0.005)]
+    e1 = (sols[0] - sols[1]).norm()
+    e2 = (sols[1] - sols[2]).norm()
+    assert low < float(e1 / e2) < high
+
+
+def test_velocity_of_a_single_mode():
+    s = 16
+    X, Y = _grid(s)
+    w = torch.cos(2 * math.pi * X).expand(s, s)
+    uv = ns.velocity(w)
+    # psi = cos(2 pi x) / (4 pi^2): u = d_y psi = 0, v = -d_x psi = sin(2 pi x) / (2 pi)
+    torch.testing.assert_close(uv[0], torch.zeros(s, s, dtype=F64), atol=1e-14, rtol=0)
+    torch.testing.assert_close(uv[1], (torch.sin(2 * math.pi * X) / (2 * math.pi))
+                               .expand(s, s), atol=1e-14, rtol=0)
+
+
+def test_recording_and_sequence_layout():
+    w0, w = ns.sample(2, 16, viscosity=1e-3, T=2.0, seed=2, dtype=F64)
+    assert w.shape == (2, 2, 16, 16)
+    # snapshot k is w(t = k + 1): integrating 1 unit from w(1) gives w(2)
+    step = ns.solve(w[:, 0], 1e-3, 1.0)
+    torch.testing.assert_close(step[:, 0], w[:, 1], rtol=1e-10, atol=1e-10)
+    x, y = ns.sequence(2, T_in=1, T_out=1, resolution=16, viscosity=1e-3, seed=2,
+                       dtype=F64)
+    assert x.shape == (2, 1, 16, 16) and y.shape == (2, 1, 16, 16)
+    torch.testing.assert_close(torch.cat([x, y], 1), w)
+
+
+def test_seeded_device_and_float32(device):
+    w0, w = ns.sample(2, 16, viscosity=1e-4, T=1.0, seed=5, device=device)
+    assert w0.device.type == device.type and w.dtype == torch.float32
+    _, ref = ns.sample(2, 16, viscosity=1e-4, T=1.0, seed=5, dtype=F64)
+    torch.testing.assert_close(w.cpu().double(), ref, rtol=0, atol=1e-4)
+    _, again = ns.sample(2, 16, viscosity=1e-4, T=1.0, seed=5, batch_size=1)
+    torch.testing.assert_close(again, w.cpu(), rtol=1e-5, atol=1e-6)
+
+
+def test_low_viscosity_stays_finite():
+    _, w = ns.sample(2, 32, viscosity=1e-5, T=2.0, seed=0)
+    assert bool(torch.isfinite(w).all())
+
+
+@pytest.mark.parametrize("call, err, match", [
+    (lambda: ns.sample(1, 16, viscosity=0.0), ValueError, "viscosity"),
+    (lambda: ns.sample(1, 16, viscosity=-1e-3), ValueError, "viscosity"),
+    (lambda: ns.sample(1, 15), ValueError, "even"),
+    (lambda: ns.sample(1, 0), ValueError, "resolution"),
+    (lambda: ns.sample(1, -8), ValueError, "resolution"),
+    (lambda: ns.sample(1, 16, T=0.0), ValueError, "T must be positive"),
+    (lambda: ns.sample(1, 16, record_steps=0), ValueError, "record_steps"),
+    (lambda: ns.sample(1, 16, scheme="rk4"), ValueError, "scheme"),
+    (lambda: ns.sample(1, 16, dt=-1.0), ValueError, "dt"),
+    (lambda: ns.solve(torch.full((8, 8), float("nan")), 1e-3, 1.0), ValueError, "NaN"),
+    (lambda: ns.solve(torch.zeros(8, 6), 1e-3, 1.0), ValueError, "shape"),
+    (lambda: ns.solve(torch.zeros(8, 8), 1e-3, 1.0, f=torch.zeros(4, 4)),
+     ValueError, "f must"),
+    (lambda: ns.solve(torch.zeros(8, 8), 1e-3, 1.0, f="kolmogorov"), ValueError,
+     "f must"),
+    (lambda: ns.sequence(1, T_in=0), ValueError, "T_in"),
+])
+def test_bad_input(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
