@@ -1,0 +1,250 @@
+import itertools
+
+import pytest
+import torch
+
+from refimpl.explain.baselines import (
+    gnnexplainer_edge_scores,
+    random_edges,
+    shortest_edges,
+    topk_edges,
+    uniform_radius_edges,
+)
+from refimpl.explain.fidelity import fidelity, keep_ratio, subgraph_prediction
+from refimpl.explain.planted import (
+    HEAVY_ELEMENTS,
+    PlantedPairModel,
+    edge_precision_recall,
+    planted_edges,
+    planted_target,
+    planted_weights,
+)
+from refimpl.molecules.schnet import SchNetRegressor
+
+# MMFF-optimised geometries (RDKit, seed 0): methane, water, ethanol, acetaldehyde,
+# methylamine.
+MOLECULES = [
+    ([6, 1, 1, 1, 1],
+     [(0.0, 0.0, 0.0), (0.531, 0.747, -0.594), (0.719, -0.586, 0.577),
+      (-0.559, -0.662, -0.664), (-0.691, 0.501, 0.681)]),
+    ([8, 1, 1], [(0.0, 0.398, 0.0), (-0.763, -0.199, 0.0), (0.764, -0.198, 0.0)]),
+    ([6, 6, 8, 1, 1, 1, 1, 1, 1],
+     [(0.901, -0.075, 0.014), (-0.584, -0.368, 0.056), (-1.306, 0.822, 0.340),
+      (1.237, 0.351, 0.966), (1.128, 0.663, -0.762), (1.472, -0.985, -0.187),
+      (-0.809, -1.098, 0.839), (-0.932, -0.770, -0.900), (-1.107, 1.461, -0.366)]),
+    ([6, 6, 8, 1, 1, 1, 1],
+     [(-0.638, -0.101, 0.082), (0.830, 0.127, -0.111), (1.470, 0.970, 0.509),
+      (-1.027, 0.583, 0.839), (-1.154, 0.073, -0.865), (-0.800, -1.132, 0.405),
+      (1.318, -0.519, -0.860)]),
+    ([6, 7, 1, 1, 1, 1, 1],
+     [(-0.568, 0.086, -0.008), (0.826, -0.060, 0.371), (-0.695, -0.087, -1.081),
+      (-0.920, 1.094, 0.229), (-1.186, -0.632, 0.538), (1.150, -0.993, 0.118),
+      (1.394, 0.593, -0.167)]),
+]
+
+
+def batch_of(indices, dtype=torch.float64):
+    zs, ps, bs = [], [], []
+    for g, i in enumerate(indices):
+        z, p = MOLECULES[i]
+        zs.append(torch.tensor(z))
+        ps.append(torch.tensor(p, dtype=dtype))
+        bs.append(torch.full((len(z),), g))
+    return torch.cat(zs), torch.cat(ps), torch.cat(bs)
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return SchNetRegressor(8, 8, 2, 6, 5.0).double().eval()
+
+
+# ----------------------------------------------------------------- fidelity
+def test_fidelity_of_everything_and_nothing():
+    model = tiny_model()
+    z, pos, batch = batch_of([2, 3, 0])
+    edges = model.edges(pos, batch)
+    full, empty = model(z, pos, batch), model(z, pos, batch, edge_index=edges[:, :0])
+    everything = torch.ones(edges.size(1), dtype=torch.bool)
+    fid = fidelity(model, z, pos, edges, everything, batch)
+    assert torch.allclose(fid.fid_minus, torch.zeros(3, dtype=torch.float64),
+                          atol=1e-12)
+    assert torch.allclose(fid.fid_plus, (empty - full).abs())
+    assert torch.allclose(fid.keep_ratio, torch.ones(3))
+    nothing = fidelity(model, z, pos, edges, ~everything, batch, prediction=full)
+    assert torch.allclose(nothing.fid_minus, (empty - full).abs())
+    assert torch.allclose(nothing.fid_plus, torch.zeros(3, dtype=torch.float64),
+                          atol=1e-12)
+
+
+def test_subgraph_prediction_is_hard_mask():
+    model = tiny_model()
+    z, pos, batch = batch_of([2, 4])
+    edges = model.edges(pos, batch)
+    keep = torch.rand(edges.size(1)) < 0.5
+    by_mask = model(z, pos, batch, edge_index=edges, edge_mask=keep.double())
+    assert torch.allclose(subgraph_prediction(model, z, pos, edges, keep, batch),
+                          by_mask, atol=1e-12)
+    assert model.training is False
+
+
+def test_keep_ratio_by_hand():
+    edges = torch.tensor([[0, 1, 0, 2, 3, 4], [1, 0, 2, 0, 4, 3]])
+    batch = torch.tensor([0, 0, 0, 1, 1])
+    keep = torch.tensor([True, False, True, True, False, False])
+    assert torch.allclose(keep_ratio(keep, edges, batch), torch.tensor([0.75, 0.0]))
+    with pytest.raises(TypeError, match="boolean"):
+        keep_ratio(keep.float(), edges, batch)
+    with pytest.raises(ValueError, match="shape"):
+        keep_ratio(keep[:3], edges, batch)
+
+
+def test_fidelity_of_a_known_dependence():
+    # Oracle: only heavy-atom bonds matter; removing every other edge changes
+    # nothing, removing one planted bond (both directions) changes the output by
+    # exactly that pair's term.
+    oracle = PlantedPairModel(cutoff=5.0).double()
+    z, pos, batch = batch_of([2, 3, 4])
+    edges = oracle.edges(pos, batch)
+    length = (pos[edges[0]] - pos[edges[1]]).norm(dim=-1)
+    truth = planted_edges(z, edges, length)
+    fid = fidelity(oracle, z, pos, edges, truth, batch)
+    y = planted_target(z, pos, batch)
+    assert torch.allclose(fid.prediction, y)
+    assert torch.allclose(fid.fid_minus, torch.zeros(3, dtype=torch.float64),
+                          atol=1e-12)
+    assert torch.allclose(fid.fid_plus, y.abs())
+    first = truth.nonzero()[0, 0]
+    a, b = edges[:, first]
+    pair = ((edges[0] == a) & (edges[1] == b)) | ((edges[0] == b) & (edges[1] == a))
+    w = planted_weights()
+    d = float(length[first])
+    term = float(w[z[a], z[b]]) + 10.0 * (d - 1.4) ** 2
+    drop = fidelity(oracle, z, pos, edges, ~pair, batch)
+    g = int(batch[a])
+    assert abs(float(drop.fid_minus[g]) - abs(term)) < 1e-10
+
+
+# ---------------------------------------------------------------- baselines
+def _topk_by_loop(score, edge_batch, k):
+    keep = torch.zeros_like(edge_batch, dtype=torch.bool)
+    for g in range(len(k)):
+        idx = [i for i in range(len(score)) if edge_batch[i] == g]
+        idx.sort(key=lambda i: (-float(score[i]), i))
+        keep[idx[:int(k[g])]] = True
+    return keep
+
+
+def test_topk_edges_matches_loop_with_ties():
+    gen = torch.Generator().manual_seed(1)
+    edge_batch = torch.tensor([0, 1, 0, 2, 1, 0, 2, 2, 0, 1])
+    score = torch.randint(0, 3, (10,), generator=gen).double()  # many ties
+    k = torch.tensor([2, 5, 1])  # molecule 1 has only 3 edges: keep all
+    keep = topk_edges(score, edge_batch, k)
+    assert torch.equal(keep, _topk_by_loop(score, edge_batch, k))
+    assert torch.equal(torch.bincount(edge_batch[keep], minlength=3),
+                       torch.tensor([2, 3, 1]))
+    with pytest.raises(ValueError, match="non-negative"):
+        topk_edges(score, edge_batch, torch.tensor([-1, 0, 0]))
+    with pytest.raises(ValueError, match="integer per molecule"):
+        topk_edges(score, edge_batch, torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_shortest_edges_is_a_shared_radius():
+    z, pos, batch = batch_of([2, 3])
+    model = tiny_model()
+    edges = model.edges(pos, batch)
+    length = (pos[edges[0]] - pos[edges[1]]).norm(dim=-1)
+    edge_batch = batch[edges[1]]
+    for radius in (1.2, 1.6, 2.5):
+        uniform = uniform_radius_edges(length, radius / 5.0, 5.0)
+        k = torch.bincount(edge_batch[uniform], minlength=2)
+        assert torch.equal(shortest_edges(length, edge_batch, k), uniform)
+    with pytest.raises(ValueError, match="budget"):
+        uniform_radius_edges(length, 0.0, 5.0)
+
+
+def test_random_edges_count_and_seed():
+    edge_batch = torch.tensor([0] * 30 + [1] * 20)
+    k = torch.tensor([7, 4])
+    a = random_edges(edge_batch, k, generator=torch.Generator().manual_seed(0))
+    b = random_edges(edge_batch, k, generator=torch.Generator().manual_seed(0))
+    c = random_edges(edge_batch, k, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(torch.bincount(edge_batch[a]), k)
+
+
+def test_gnnexplainer_scores():
+    model = tiny_model()
+    z, pos, batch = batch_of([2, 4])
+    edges = model.edges(pos, batch)
+    s = gnnexplainer_edge_scores(model, z, pos, edges, batch, epochs=5, seed=3)
+    assert s.shape == (edges.size(1),)
+    assert bool(((s >= 0) & (s <= 1)).all())
+    again = gnnexplainer_edge_scores(model, z, pos, edges, batch, epochs=5, seed=3)
+    assert torch.equal(s, again)
+    # molecule by molecule: the first molecule's scores equal those of
+    # explaining it alone with the same seed (same mask initialisation)
+    z0, pos0, _ = batch_of([2])
+    first = batch[edges[1]] == 0
+    alone = gnnexplainer_edge_scores(model, z0, pos0, model.edges(pos0), epochs=5,
+                                     seed=3)
+    assert torch.allclose(alone, s[first], atol=1e-12)
+    with pytest.raises(ValueError, match="sorted"):
+        gnnexplainer_edge_scores(model, z, pos, edges, batch.flip(0), epochs=1)
+
+
+# ------------------------------------------------------------------ planted
+def _planted_by_loop(z, pos, r_b=1.6, k=10.0, d0=1.4):
+    w = planted_weights()
+    y = 0.0
+    for i, j in itertools.combinations(range(len(z)), 2):
+        d = float((pos[i] - pos[j]).norm())
+        if int(z[i]) in HEAVY_ELEMENTS and int(z[j]) in HEAVY_ELEMENTS and d < r_b:
+            y += float(w[z[i], z[j]]) + k * (d - d0) ** 2
+    return y
+
+
+def test_planted_target_matches_double_loop():
+    z, pos, batch = batch_of([0, 2, 3, 4])
+    y = planted_target(z, pos, batch)
+    for g in range(4):
+        sel = batch == g
+        assert abs(float(y[g]) - _planted_by_loop(z[sel], pos[sel])) < 1e-10
+    assert float(y[0]) == 0.0  # methane has no heavy-atom bond
+    oracle = PlantedPairModel().double()
+    assert torch.allclose(oracle(z, pos, batch), y)
+
+
+def test_planted_weights_are_seeded_and_symmetric():
+    w, again, other = planted_weights(0), planted_weights(0), planted_weights(1)
+    assert torch.equal(w, again) and not torch.equal(w, other)
+    assert torch.equal(w, w.T)
+    heavy = torch.zeros(100, dtype=torch.bool)
+    heavy[list(HEAVY_ELEMENTS)] = True
+    assert bool((w[~heavy] == 0).all()) and bool((w[heavy][:, heavy] != 0).all())
+
+
+def test_planted_edges_are_heavy_bonds():
+    z, pos, batch = batch_of([2])
+    oracle = PlantedPairModel()
+    edges = oracle.edges(pos, batch)
+    length = (pos[edges[0]] - pos[edges[1]]).norm(dim=-1)
+    truth = planted_edges(z, edges, length)
+    pairs = {tuple(e) for e in edges[:, truth].T.tolist()}
+    assert pairs == {(0, 1), (1, 0), (1, 2), (2, 1)}  # C-C and C-O of ethanol
+    with pytest.raises(ValueError, match="cutoff > r_b"):
+        PlantedPairModel(cutoff=1.0)
+
+
+def test_edge_precision_recall_by_hand():
+    edge_batch = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2])
+    keep = torch.tensor([1, 1, 0, 0, 0, 0, 1, 0], dtype=torch.bool)
+    truth = torch.tensor([1, 0, 1, 0, 1, 0, 0, 0], dtype=torch.bool)
+    p, r, f1 = edge_precision_recall(keep, truth, edge_batch)
+    assert torch.allclose(p[:1], torch.tensor([0.5], dtype=torch.float64))
+    assert torch.allclose(r[:1], torch.tensor([0.5], dtype=torch.float64))
+    assert torch.allclose(f1[:1], torch.tensor([0.5], dtype=torch.float64))
+    assert torch.isnan(p[1]) and float(r[1]) == 0.0  # nothing kept
+    assert float(p[2]) == 0.0 and torch.isnan(r[2])  # nothing true
+    with pytest.raises(TypeError, match="boolean"):
+        edge_precision_recall(keep.float(), truth, edge_batch)
