@@ -6,24 +6,12 @@ import torch
 
 from refimpl.experiments import rise as X
 from refimpl.molecules.schnet import SchNetRegressor
+from small_molecules import MOLECULES as ALL_MOLECULES
 
 matplotlib.use("Agg")
 
-# MMFF-optimised geometries (RDKit, seed 0): ethanol, acetaldehyde, methylamine.
-MOLECULES = [
-    ([6, 6, 8, 1, 1, 1, 1, 1, 1],
-     [(0.901, -0.075, 0.014), (-0.584, -0.368, 0.056), (-1.306, 0.822, 0.340),
-      (1.237, 0.351, 0.966), (1.128, 0.663, -0.762), (1.472, -0.985, -0.187),
-      (-0.809, -1.098, 0.839), (-0.932, -0.770, -0.900), (-1.107, 1.461, -0.366)]),
-    ([6, 6, 8, 1, 1, 1, 1],
-     [(-0.638, -0.101, 0.082), (0.830, 0.127, -0.111), (1.470, 0.970, 0.509),
-      (-1.027, 0.583, 0.839), (-1.154, 0.073, -0.865), (-0.800, -1.132, 0.405),
-      (1.318, -0.519, -0.860)]),
-    ([6, 7, 1, 1, 1, 1, 1],
-     [(-0.568, 0.086, -0.008), (0.826, -0.060, 0.371), (-0.695, -0.087, -1.081),
-      (-0.920, 1.094, 0.229), (-1.186, -0.632, 0.538), (1.150, -0.993, 0.118),
-      (1.394, 0.593, -0.167)]),
-]
+MOLECULES = ALL_MOLECULES[2:]  # ethanol, acetaldehyde, methylamine
+
 RISE = dict(steps=5, lr=0.05, tau=100.0)
 
 

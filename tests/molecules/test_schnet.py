@@ -8,36 +8,7 @@ from refimpl.molecules.schnet import (
     SchNetRegressor,
     message_mask,
 )
-
-# MMFF-optimised geometries (RDKit, seed 0): methane, water, ethanol.
-MOLECULES = [
-    ([6, 1, 1, 1, 1],
-     [(0.0, 0.0, 0.0), (0.531, 0.747, -0.594), (0.719, -0.586, 0.577),
-      (-0.559, -0.662, -0.664), (-0.691, 0.501, 0.681)]),
-    ([8, 1, 1], [(0.0, 0.398, 0.0), (-0.763, -0.199, 0.0), (0.764, -0.198, 0.0)]),
-    ([6, 6, 8, 1, 1, 1, 1, 1, 1],
-     [(0.901, -0.075, 0.014), (-0.584, -0.368, 0.056), (-1.306, 0.822, 0.340),
-      (1.237, 0.351, 0.966), (1.128, 0.663, -0.762), (1.472, -0.985, -0.187),
-      (-0.809, -1.098, 0.839), (-0.932, -0.770, -0.900), (-1.107, 1.461, -0.366)]),
-]
-
-
-def batch_of(indices, dtype=torch.float64, device="cpu"):
-    zs, ps, bs = [], [], []
-    for g, i in enumerate(indices):
-        z, p = MOLECULES[i]
-        zs.append(torch.tensor(z))
-        ps.append(torch.tensor(p, dtype=dtype))
-        bs.append(torch.full((len(z),), g))
-    return (torch.cat(zs).to(device), torch.cat(ps).to(device),
-            torch.cat(bs).to(device))
-
-
-def tiny_model(dtype=torch.float64, **kw):
-    torch.manual_seed(0)
-    kw = dict(dict(hidden_channels=8, num_filters=8, num_interactions=2,
-                   num_gaussians=6, cutoff=5.0), **kw)
-    return SchNetRegressor(**kw).to(dtype).eval()
+from small_molecules import batch_of, tiny_model
 
 
 def test_shapes_and_device(device):
