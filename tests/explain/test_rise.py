@@ -12,7 +12,7 @@ from refimpl.explain.rise import (
     rise_mask_logits,
     rise_radii,
 )
-from refimpl.molecules.schnet import SchNetOnEdges, SchNetRegressor
+from refimpl.molecules.schnet import SchNetOnEdges
 from small_molecules import batch_of, tiny_model
 
 REGRESSION = dict(mode="regression", task_level="graph", return_type="raw")
