@@ -397,8 +397,8 @@ print("\n".join(X.planted_goals(pbench)))
 # causes. The model spreads the planted dependence over other, correlated
 # edges, and an L1 loss on a sum readout can be met by cancelling errors, so
 # preserving the prediction does not require the true edges. And the
-# optimisation is local: with $	au = 100$ the mask is a step about
-# $c/	au = 0.05$ Å wide, so only edges within a few widths of a sphere's
+# optimisation is local: with $\tau = 100$ the mask is a step about
+# $c/\tau = 0.05$ Å wide, so only edges within a few widths of a sphere's
 # surface feed the gradient, and a carbon's sphere must pass through its C–H
 # shell (about 1.09 Å) before it reaches its C–C, C–N or C–O bonds
 # (1.2–1.55 Å). If keeping the C→H messages alone moves the prediction away,
