@@ -5,13 +5,11 @@
 from .base import NeuralOperator, count_parameters
 from .cno import CNO
 from .deeponet import DeepONet
+from .dual_space import DualSpaceFNO, DualSpaceMultiScale
 from .fno import FNO
 from .t1 import T1
 from .unet import UNet
 
 __all__ = ["NeuralOperator", "count_parameters", "FNO", "UNet", "DeepONet", "CNO",
-           "T1"]
+           "T1", "DualSpaceFNO", "DualSpaceMultiScale"]
 
-# --- dual-space models (refimpl/operators/models/dual_space.py, written separately;
-# --- the lead wires them in here and adds their names to __all__) -----------------
-# from .dual_space import ...  # noqa: E402  TODO(lead): wire dual_space

@@ -1,0 +1,234 @@
+"""Tests of the chapter-3 experiment: error spectra, matched parameter counts, the
+ablation and the command line at smoke scale (called in-process through main)."""
+
+import csv
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from refimpl.experiments import dual_space as ex
+from refimpl.operators.losses import relative_l2
+from refimpl.operators.models.base import count_parameters
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFIMPL_CACHE", str(tmp_path / "cache"))
+
+
+# ------------------------------------------------------------------ spectra
+def test_error_spectrum_puts_a_single_mode_in_its_bin_and_obeys_parseval():
+    n = 16
+    x = torch.arange(n, dtype=torch.float64) / n
+    wave = 0.5 * torch.cos(2 * math.pi * (3 * x[:, None] + 4 * x[None, :]))  # |k| = 5
+    pred = wave.expand(2, 1, n, n)
+    k, energy = ex.error_spectrum(pred, torch.zeros_like(pred))
+    assert k[5] == 5 and energy.argmax() == 5
+    torch.testing.assert_close(energy[5], torch.tensor(0.125, dtype=torch.float64))
+    assert energy.sum() - energy[5] < 1e-20
+    e = torch.randn(3, 2, 12, 10, dtype=torch.float64)
+    _, energy = ex.error_spectrum(e, torch.zeros_like(e))
+    torch.testing.assert_close(energy.sum(), e.square().mean())
+
+
+def test_band_errors_split_the_relative_error_in_quadrature():
+    truth = torch.randn(1, 2, 16, 16, dtype=torch.float64)
+    pred = truth + 0.1 * torch.randn_like(truth)
+    b = ex.band_errors(pred, truth, k_split=4)
+    assert b["low"] > 0 and b["high"] > 0
+    assert math.isclose(b["low"] ** 2 + b["high"] ** 2, b["total"] ** 2, rel_tol=1e-9)
+    assert math.isclose(b["total"], float(relative_l2(pred, truth)), rel_tol=1e-9)
+    # An error made of one low mode has no high-wavenumber part.
+    x = torch.arange(16, dtype=torch.float64) / 16
+    low_err = torch.sin(2 * math.pi * 2 * x)[None, None, :, None].expand(1, 2, 16, 16)
+    assert ex.band_errors(truth + low_err, truth, 4)["high"] < 1e-12
+
+
+def test_metrics_reject_bad_input():
+    a = torch.zeros(1, 1, 8, 8)
+    with pytest.raises(ValueError, match="same"):
+        ex.error_spectrum(a, torch.zeros(1, 1, 8, 4))
+    with pytest.raises(ValueError, match="k_split"):
+        ex.band_errors(a, a + 1, 0)
+    with pytest.raises(TypeError):
+        ex.error_spectrum(a.numpy(), a)
+
+
+# ------------------------------------------------------------ matched counts
+def test_match_width_finds_the_closest_width():
+    builder = lambda w: nn.Linear(w, w)  # w^2 + w parameters  # noqa: E731
+    width, n = ex.match_width(builder, 1000)
+    assert n == width * width + width == count_parameters(builder(width))
+    for other in (width - 1, width + 1):
+        assert abs(other * other + other - 1000) >= abs(n - 1000)
+    with pytest.raises(ValueError, match="target"):
+        ex.match_width(builder, 0)
+    with pytest.raises(ValueError, match="no width"):
+        ex.match_width(builder, 10**9, max_width=64)
+
+
+@pytest.mark.parametrize("problem, channels", [("navier_stokes", (10, 10)),
+                                               ("darcy", (1, 1))])
+def test_book_models_are_matched_to_the_fno_within_ten_percent(problem, channels):
+    P = ex.PRESETS["book"]
+    builders = ex.model_builders(problem, *channels, P)
+    width = P[problem]["fno"]["width"]
+    built = ex.build_matched_models(builders, reference="FNO", reference_width=width,
+                                    tolerance=0.10)
+    target = count_parameters(built["FNO"][0])
+    assert set(built) == set(ex.MODELS)
+    for name, (model, _) in built.items():
+        n = count_parameters(model)
+        assert abs(n - target) <= 0.10 * target, (name, n, target)
+    assert built["FNO"][1] == width
+    x = torch.randn(1, channels[0], 32, 32)
+    assert built["DualSpaceMultiScale"][0].eval()(x).shape == (1, channels[1], 32, 32)
+
+
+def test_build_matched_models_refuses_a_budget_it_cannot_meet():
+    builders = {"coarse": lambda w: nn.Linear(1, 1000 * w, bias=False)}
+    with pytest.raises(ValueError, match="away from the target"):
+        ex.build_matched_models(builders, target_params=1500, tolerance=0.1)
+    with pytest.raises(ValueError, match="unknown model"):
+        ex.build_matched_models(builders, target_params=1500, names=["nope"])
+    with pytest.raises(ValueError, match="target_params"):
+        ex.build_matched_models(builders)
+
+
+def test_standardised_wrapper_is_exact_for_the_identity():
+    x = 3.0 + 2.0 * torch.randn(16, 2, 8, 8)
+    wrapped = ex.Standardised(nn.Identity(), x, x)
+    torch.testing.assert_close(wrapped(x), x, rtol=1e-5, atol=1e-5)
+    y = 5.0 * x
+    wrapped = ex.Standardised(nn.Identity(), x, y)
+    torch.testing.assert_close(wrapped(x), y, rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------ data and runs
+def test_load_problem_shapes_and_bad_names():
+    P = ex.PRESETS["smoke"]
+    prob = ex.load_problem("darcy", P["darcy"])
+    assert prob.x_train.shape == (8, 1, 16, 16) and prob.y_test.shape == (4, 1, 16, 16)
+    again = ex.load_problem("darcy", P["darcy"])  # from the cache, identical
+    assert torch.equal(prob.x_train, again.x_train)
+    with pytest.raises(ValueError, match="unknown problem"):
+        ex.load_problem("burgers", P["darcy"])
+    with pytest.raises(ValueError, match="unknown problem"):
+        ex.run_benchmark(P, problems=["burgers"])
+    with pytest.raises(ValueError, match="unknown problem"):
+        ex.run_ablation(P, problems=["burgers"])
+    with pytest.raises(ValueError, match="unknown variant"):
+        ex.run_ablation(P, variants=["no_head"])
+
+
+def test_navier_stokes_can_be_solved_finer_and_sub_sampled():
+    cfg = dict(ex.PRESETS["smoke"]["navier_stokes"], n_train=2, n_test=1,
+               solve_resolution=32)
+    prob = ex.load_problem("navier_stokes", cfg, device="cpu")
+    assert prob.x_train.shape == (2, cfg["T_in"], 16, 16)
+    assert prob.y_test.shape == (1, cfg["T_out"], 16, 16)
+    assert prob.info["solve_resolution"] == 32
+    assert torch.isfinite(prob.y_train).all() and prob.y_train.std() > 0
+    with pytest.raises(ValueError, match="multiple"):
+        ex.load_problem("navier_stokes", dict(cfg, solve_resolution=24))
+
+
+def test_ablation_trains_the_three_variants_at_the_same_budget():
+    P = dict(ex.PRESETS["smoke"], epochs=1)
+    res = ex.run_ablation(P, problems=["darcy"], seeds=[0])
+    assert [r["model"] for r in res.runs] == list(ex.ABLATIONS)
+    params = [r["params"] for r in res.runs]
+    assert max(params) <= (1 + P["tolerance"]) * min(params) / (1 - P["tolerance"])
+    assert all(math.isfinite(r["rel_l2"]) and r["rel_l2"] > 0 for r in res.runs)
+
+
+def test_cli_smoke_writes_csv_and_markdown(tmp_path, capsys):
+    out = tmp_path / "out"
+    res = ex.main(["--scale", "smoke", "--out", str(out), "--seeds", "2"])
+    for name in ("runs.csv", "summary.csv", "summary.md", "spectra.csv",
+                 "ablation_runs.csv", "ablation_summary.md"):
+        assert (out / name).exists(), name
+    with (out / "summary.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["problem"], r["model"]) for r in rows} == {
+        (p, m) for p in ex.PROBLEMS for m in ex.MODELS}
+    assert all(r["n_seeds"] == "2" and float(r["rel_l2_std"]) >= 0 for r in rows)
+    assert len(res.runs) == len(ex.PROBLEMS) * len(ex.MODELS) * 2
+    md = (out / "summary.md").read_text()
+    assert md.count("\n") == 2 + len(rows) and "**" in md
+    assert "Test rel. L2" in capsys.readouterr().out
+    k, energy = res.spectra[("darcy", "FNO")]
+    assert k.shape == energy.shape and (energy >= 0).all()
+
+
+def _fake_summary():
+    runs = [dict(problem=p, model=m, seed=s, params=10, rel_l2=e + 0.01 * s, low=e,
+                 high=0.0, sec_per_epoch=1.0)
+            for p in ("darcy",) for s in (0, 1)
+            for m, e in (("FNO", 0.3), ("UNet", 0.2), ("DualSpaceMultiScale", 0.1))]
+    return ex.summarise(runs)
+
+
+def test_summary_and_verdict_name_the_best_model():
+    summary = _fake_summary()
+    best = [s for s in summary if s["best"]]
+    assert len(best) == 1 and best[0]["model"] == "DualSpaceMultiScale"
+    assert math.isclose(best[0]["rel_l2_mean"], 0.105)
+    assert math.isclose(best[0]["rel_l2_std"], math.sqrt(2) * 0.005)
+    text = ex.verdict(summary)
+    assert "lowest error Dual-space multi-scale" in text and "ranks 1/3" in text
+    assert "ranks 3/3" in ex.verdict(summary, model="FNO")
+
+
+def test_plots_draw_one_panel_per_problem():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = torch.arange(5)
+    prob = ex.Problem("darcy", *(torch.rand(2, 1, 8, 8) for _ in range(4)))
+    res = ex.BenchmarkResult(runs=[], summary=[], models={}, problems={"darcy": prob},
+                             spectra={
+        ("darcy", "FNO"): (k, torch.rand(5)),
+        ("navier_stokes", "FNO"): (k, torch.rand(5)),
+        ("darcy", "UNet"): (k, torch.rand(5))})
+    fig = ex.plot_error_spectra(res, k_split=2)
+    # Darcy: two models, the target reference and the split line.
+    assert len(fig.axes) == 2 and len(fig.axes[0].get_lines()) == 4
+    assert len(fig.axes[1].get_lines()) == 2
+    plt.close(fig)
+    fig = ex.plot_samples({"darcy": prob})
+    assert len(fig.axes) == 4  # two images and their colour bars
+    plt.close(fig)
+
+
+def test_ablation_reuses_the_identical_full_run_of_the_benchmark():
+    P = dict(ex.PRESETS["smoke"], epochs=1)
+    base = ex.run_benchmark(P, problems=["darcy"], models=["DualSpaceMultiScale"],
+                            seeds=[0])
+    fresh = ex.run_ablation(P, problems=["darcy"], variants=["full"], seeds=[0],
+                            data=base.problems)
+    reused = ex.run_ablation(P, problems=["darcy"], variants=["full"], seeds=[0],
+                             data=base.problems, baseline=base)
+    # Training the "full" variant again reproduces the benchmark run exactly, which
+    # is what makes reusing it legitimate.
+    assert fresh.runs[0]["rel_l2"] == base.runs[0]["rel_l2"]
+    assert reused.runs[0]["rel_l2"] == base.runs[0]["rel_l2"]
+    assert reused.runs[0]["model"] == "full"
+    torch.testing.assert_close(reused.spectra[("darcy", "full")][1],
+                               fresh.spectra[("darcy", "full")][1])
+
+
+def test_ablation_effects_reads_the_sign_of_the_change():
+    runs = [dict(problem="darcy", model=m, seed=s, params=1, rel_l2=e + 0.001 * s,
+                 low=e, high=0.0, sec_per_epoch=1.0)
+            for s in (0, 1)
+            for m, e in (("full", 0.10), ("no_spectral", 0.20),
+                         ("no_multiscale", 0.05), ("x", 0.1001))]
+    text = ex.ablation_effects(ex.summarise(runs)).splitlines()
+    assert len(text) == 3 and "no clear effect" in text[2]
+    assert "spectral" in text[0] and "+0.1000" in text[0] and "it helped" in text[0]
+    assert "multi-scale" in text[1] and "-0.0500" in text[1] and "it hurt" in text[1]
