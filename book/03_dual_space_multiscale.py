@@ -384,7 +384,7 @@ plt.show()
 # Navier–Stokes grid?
 # ```
 #
-# ```{solution} ex-dual-floor
+# ````{solution} ex-dual-floor
 # :class: dropdown
 # Before the point-wise head the output is a trigonometric polynomial with
 # modes $|k_i| < m$, so the best it can do is the truncation of the target:
@@ -404,7 +404,7 @@ plt.show()
 # floor = ((power * ~kept).sum((-2, -1)) / power.sum((-2, -1))).sqrt()
 # print(floor.mean())
 # ```
-# ```
+# ````
 #
 # ```{exercise}
 # :label: ex-dual-resolution
