@@ -29,7 +29,7 @@ from .spatial_dependency import compare_maps, spatial_dependency
 
 __all__ = ["TrainedOperator", "ERFRecord", "train_operator", "erf_study",
            "analytic_maps", "interior_mask", "score_table", "linearization_gap",
-           "ring_radius", "gaussian_bump", "plot_maps"]
+           "ring_radius", "gaussian_bump", "verdicts", "plot_maps"]
 
 
 @dataclass
@@ -251,7 +251,8 @@ def erf_study(models: Mapping[str, Callable[[], nn.Module]], times: Sequence[flo
 
 def analytic_maps(dependency_map: Callable[..., Tensor], times: Sequence[float],
                   probes: Mapping[str, tuple[int, int]], **kwargs: Any) -> Tensor:
-    """Stack ``dependency_map(t, probe, **kwargs)`` into ``(n_probes, n_times, H, W)``."""
+    """Stack ``dependency_map(t, probe, **kwargs)`` into
+    ``(n_probes, n_times, H, W)``."""
     return torch.stack([torch.stack([dependency_map(t, p, **kwargs) for t in times])
                         for p in probes.values()])
 
@@ -305,6 +306,42 @@ def ring_radius(m: Tensor, probe: tuple[int, int], spacing: float,
     mean = torch.where((count > 0) & (centre >= r_min), total / count.clamp(min=1),
                        torch.tensor(-1.0, dtype=torch.float64))
     return float(centre[int(mean.argmax())])
+
+
+def verdicts(records: Sequence[ERFRecord], threshold: float = 0.7, *,
+             ring: Optional[tuple[str, tuple[int, int], float, float]] = None,
+             tolerance: float = 0.02) -> list[str]:
+    r"""One line per record saying whether its map recovers the analytic one.
+
+    A map *recovers* the physics when its Pearson correlation with the analytic
+    map, averaged over probes, is at least ``threshold``. Pearson alone rewards a
+    broad blob centred on the right place, so for wave maps pass
+    ``ring=(probe_name, probe, spacing, c)``: the map must then also have its
+    brightest annulus (:func:`ring_radius`) within ``tolerance`` of :math:`ct`
+    (use a probe whose ring has not reached a wall).
+
+    Returns:
+        the lines, best correlation last, prefixed ``"closest map: "``.
+    """
+    if not records:
+        raise ValueError("no records")
+    lines = []
+    for rec in records:
+        ok = rec.pearson >= threshold
+        extra = ""
+        if ring is not None:
+            name, probe, spacing, c = ring
+            rad = ring_radius(rec.maps[name], probe, spacing)
+            ok = ok and abs(rad - c * rec.t) <= tolerance
+            extra = f", ring radius {rad:.2f} vs c t = {c * rec.t:.2f}"
+        word = "recovers" if ok else "does not recover"
+        lines.append(f"{rec.name} ({rec.family}) at t = {rec.t:g} {word} the "
+                     f"analytic map: r = {rec.pearson:.2f}{extra}, test error "
+                     f"{rec.test_error:.3f}")
+    best = max(records, key=lambda rec: rec.pearson)
+    lines.append(f"closest map: {best.name} ({best.family}) at t = {best.t:g}, "
+                 f"r = {best.pearson:.2f}")
+    return lines
 
 
 def gaussian_bump(resolution: int, centre: tuple[int, int], width: float,
@@ -367,19 +404,27 @@ def linearization_gap(model: Callable[[Tensor], Tensor], u: Tensor,
 
 def plot_maps(maps: Sequence[Sequence[Tensor]], row_labels: Sequence[str],
               col_labels: Sequence[str], *, title: Optional[str] = None,
-              size: float = 1.6):
-    """A grid of max-normalised dependency maps (grey colormap, as in the paper).
+              size: float = 1.6, quantile: float = 1.0):
+    """A grid of dependency maps on a grey colour scale (as in the paper), each
+    divided by its own maximum, or by its ``quantile`` (values above saturate).
 
     Args:
         maps: ``maps[i][j]`` a ``(H, W)`` map for row ``i`` and column ``j``
             (``None`` leaves a panel blank).
         row_labels, col_labels: axis labels.
+        title (str, optional): figure title.
+        size (float): panel size in inches.
+        quantile (float): the value mapped to white, as a quantile of each map
+            (default 1, the maximum). Below 1 a few bright pixels (e.g. a spike
+            at the probe) no longer hide the rest of the map.
 
     Returns:
         the matplotlib figure.
     """
     import matplotlib.pyplot as plt
 
+    if not 0 < quantile <= 1:
+        raise ValueError(f"quantile must be in (0, 1], got {quantile!r}")
     n_rows, n_cols = len(maps), max(len(r) for r in maps)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows),
                              squeeze=False)
@@ -392,9 +437,12 @@ def plot_maps(maps: Sequence[Sequence[Tensor]], row_labels: Sequence[str],
             if m is None:
                 ax.axis("off")
                 continue
-            m = torch.as_tensor(m).detach().cpu().float()
-            top = float(m.abs().max())
-            ax.imshow((m / top if top > 0 else m).numpy(), cmap="gray", vmin=0, vmax=1)
+            m = torch.as_tensor(m).detach().cpu().float().abs()
+            top = float(torch.quantile(m.flatten(), quantile)) if quantile < 1 \
+                else float(m.max())
+            if top <= 0:
+                top = float(m.max()) or 1.0
+            ax.imshow((m / top).clamp(max=1).numpy(), cmap="gray", vmin=0, vmax=1)
             if i == 0:
                 ax.set_title(col_labels[j], fontsize=9)
             if j == 0:

@@ -33,7 +33,8 @@ def _check_probe(probe: Any) -> tuple[int, int]:
     if isinstance(probe, Tensor):
         probe = probe.tolist()
     if not isinstance(probe, (tuple, list, np.ndarray)) or len(probe) != 2:
-        raise TypeError(f"probe must be a pair of grid indices (row, column), got {probe!r}")
+        raise TypeError("probe must be a pair of grid indices (row, column), got "
+                        f"{probe!r}")
     out = []
     for p in probe:
         if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)):
@@ -333,7 +334,8 @@ def compare_maps(a: Union[Tensor, np.ndarray], b: Union[Tensor, np.ndarray]
     a = a / a.abs().max()
     b = b / b.abs().max()
     da, db = a - a.mean(), b - b.mean()
-    pearson = float((da * db).sum() / math.sqrt(float((da * da).sum() * (db * db).sum())))
+    pearson = float((da * db).sum()
+                    / math.sqrt(float((da * da).sum() * (db * db).sum())))
     rel_l2 = float((a - b).norm() / b.norm())
     cosine = float((a * b).sum() / (a.norm() * b.norm()))
     return {"pearson": pearson, "rel_l2": rel_l2, "cosine": cosine}

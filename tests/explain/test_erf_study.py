@@ -10,7 +10,7 @@ from refimpl.explain import compare_maps
 from refimpl.explain.erf_study import (ERFRecord, analytic_maps, erf_study,
                                        gaussian_bump, interior_mask,
                                        linearization_gap, plot_maps, ring_radius,
-                                       score_table, train_operator)
+                                       score_table, train_operator, verdicts)
 from refimpl.operators.losses import relative_l2
 from refimpl.pde import heat, wave
 
@@ -133,6 +133,12 @@ def test_plot_maps():
                     ["a", "b"], ["x", "y"], title="t")
     assert len(fig.axes) == 4
     plt.close(fig)
+    fig = plot_maps([[torch.rand(8, 8)]], ["a"], ["x"], quantile=0.9)
+    m = fig.axes[0].images[0].get_array()
+    assert m.max() == 1.0 and (m == 1.0).sum() >= 6  # the top 10 % saturate
+    plt.close(fig)
+    with pytest.raises(ValueError, match="quantile"):
+        plot_maps([[torch.rand(4, 4)]], ["a"], ["x"], quantile=0.0)
 
 
 def test_ring_radius_on_a_synthetic_ring_and_the_wave_map():
@@ -153,6 +159,30 @@ def test_ring_radius_on_a_synthetic_ring_and_the_wave_map():
 def test_gaussian_bump():
     b = gaussian_bump(9, (2, 5), 1.5, amplitude=3.0)
     assert b.shape == (1, 1, 9, 9) and b[0, 0, 2, 5] == 3.0
-    assert b[0, 0, 2, 6] == pytest.approx(3.0 * torch.exp(torch.tensor(-1 / 4.5)).item())
+    expected = 3.0 * torch.exp(torch.tensor(-1 / 4.5)).item()
+    assert b[0, 0, 2, 6] == pytest.approx(expected)
     with pytest.raises(ValueError, match="width"):
         gaussian_bump(9, (2, 5), 0.0)
+
+
+def test_verdicts_with_and_without_ring():
+    n, h, probe = 33, 1 / 32, (16, 16)
+    i = torch.arange(n, dtype=torch.float64)[:, None]
+    j = torch.arange(n, dtype=torch.float64)[None, :]
+    rho = h * torch.sqrt((i - 16) ** 2 + (j - 16) ** 2)
+    ring = torch.exp(-((rho - 0.2) / 0.03) ** 2)
+    blob = torch.exp(-(rho / 0.1) ** 2)
+
+    def rec(name, m, r):
+        return ERFRecord(name, "spatial", 2.0, 0.1, {"mid": m}, {},
+                         {"mid": {"pearson": r}})
+    recs = [rec("ringy", ring, 0.75), rec("blobby", blob, 0.8), rec("weak", ring, 0.5)]
+    plain = verdicts(recs)
+    assert "blobby (spatial) at t = 2 recovers" in plain[1]
+    assert "weak (spatial) at t = 2 does not recover" in plain[2]
+    assert plain[-1].startswith("closest map: blobby")
+    ringed = verdicts(recs, ring=("mid", probe, h, 0.1))
+    assert " recovers" in ringed[0] and "ring radius 0.21 vs c t = 0.20" in ringed[0]
+    assert "does not recover" in ringed[1]  # a blob has no ring at c t
+    with pytest.raises(ValueError, match="no records"):
+        verdicts([])

@@ -81,7 +81,8 @@ def test_spectral_multiplier():
     k1, k2 = np.meshgrid(k, k, indexing="ij")
     # Gaussian low-pass times a shift: Hermitian, so the kernel is real, and not
     # symmetric, so the test sees the flip.
-    m = np.exp(-0.03 * (k1**2 + k2**2)) * np.exp(-2j * np.pi * (k1 * d[0] + k2 * d[1]) / n)
+    m = (np.exp(-0.03 * (k1**2 + k2**2))
+         * np.exp(-2j * np.pi * (k1 * d[0] + k2 * d[1]) / n))
     kernel = np.fft.ifft2(m)
     assert np.abs(kernel.imag).max() < 1e-12
     probe = (5, 12)
@@ -124,14 +125,15 @@ def test_normalizer_chain_rule():
     mu_y = torch.randn(n, n, dtype=torch.float64)
     probe = (4, 5)
     u = torch.randn(3, n, n, dtype=torch.float64)
-    got = spatial_dependency(conv, u, probe, (Affine(mu_a, sigma_a), Affine(mu_y, sigma_y)),
-                             normalize=None)
+    norms = (Affine(mu_a, sigma_a), Affine(mu_y, sigma_y))
+    got = spatial_dependency(conv, u, probe, norms, normalize=None)
     # y = D(conv(E(u))): dy(p)/du(xi) = sigma_y(p) w[xi - p + r] / sigma_a(xi)
     expected = sigma_y[probe] * _conv_expected(w, probe, n) / sigma_a
     torch.testing.assert_close(got, expected)
     # one object is used for both encode and decode
     same = spatial_dependency(conv, u, probe, Affine(mu_a, sigma_a), normalize=None)
-    torch.testing.assert_close(same, sigma_a[probe] * _conv_expected(w, probe, n) / sigma_a)
+    torch.testing.assert_close(
+        same, sigma_a[probe] * _conv_expected(w, probe, n) / sigma_a)
     # only an input normaliser, or only an output one
     only_in = spatial_dependency(conv, u, probe, (Affine(mu_a, sigma_a), None),
                                  normalize=None)
@@ -229,8 +231,8 @@ def test_output_resolution_differs_from_input():
 @pytest.mark.parametrize("probe", [(8, 0), (0, 8), (-1, 3), (2, 100)])
 def test_probe_outside_grid(probe):
     with pytest.raises(ValueError, match="outside the output grid"):
-        spatial_dependency(_conv(torch.ones(3, 3)), torch.randn(2, 8, 8,
-                                                                dtype=torch.float64), probe)
+        spatial_dependency(_conv(torch.ones(3, 3)),
+                           torch.randn(2, 8, 8, dtype=torch.float64), probe)
 
 
 @pytest.mark.parametrize("probe", [(1.0, 2), (1,), "ab", (True, 2)])
