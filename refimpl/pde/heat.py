@@ -46,8 +46,8 @@ from typing import Sequence
 import torch
 
 from . import _checks
-from .sine import SineOracle, coefficients, field_std, grid, kernel, mode_norms, \
-    sine_basis, synthesize
+from .sine import (SineOracle, coefficients, evaluate_series, field_std, grid,
+                   kernel, mode_norms)
 
 __all__ = ["sample", "evaluate", "propagator", "dependency_map", "image_kernel",
            "input_std", "target_std", "oracle"]
@@ -72,18 +72,9 @@ def evaluate(B0: torch.Tensor, t: float | Sequence[float], resolution: int = 64,
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact input and solution for given sine coefficients ``B0`` ``(n, K, K)``;
     see :func:`refimpl.pde.wave.evaluate` for the shapes."""
-    if not isinstance(B0, torch.Tensor) or B0.dim() != 3 or B0.shape[1] != B0.shape[2]:
-        raise ValueError("B0 must be a tensor of shape (n, K, K), got "
-                         f"{getattr(B0, 'shape', B0)!r}")
-    dtype = _checks.float_dtype(dtype)
-    device = _checks.resolve_device(device)
-    resolution = _checks.positive_int("resolution", resolution, minimum=2)
-    K = B0.shape[-1]
-    m = propagator(t, K, kappa, device=device, dtype=dtype)
-    S = sine_basis(resolution, K, device=device, dtype=dtype)
-    B0 = B0.to(device=device, dtype=dtype)
-    Bt = B0 * m if m.dim() == 2 else B0[:, None] * m[None]
-    return synthesize(B0, S), synthesize(Bt, S)
+    return evaluate_series(
+        B0, lambda K, dev, dt: propagator(t, K, kappa, device=dev, dtype=dt),
+        resolution, device=device, dtype=dtype)
 
 
 def sample(n: int, t: float | Sequence[float], resolution: int = 64, K: int = 24,

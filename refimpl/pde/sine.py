@@ -107,6 +107,27 @@ def synthesize(B: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
     return torch.matmul(torch.matmul(S, B), S.transpose(-1, -2))
 
 
+def evaluate_series(B0: torch.Tensor, multiplier, resolution: int, *, device=None,
+                    dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input and solution of a diagonal sine-series operator (wave, heat).
+
+    ``multiplier(K, device, dtype)`` returns the per-mode factor, ``(K, K)`` for one
+    horizon or ``(T, K, K)`` for several; the solution keeps that leading axis.
+    """
+    if not isinstance(B0, torch.Tensor) or B0.dim() != 3 or B0.shape[1] != B0.shape[2]:
+        raise ValueError("B0 must be a tensor of shape (n, K, K), got "
+                         f"{getattr(B0, 'shape', B0)!r}")
+    dtype = _checks.float_dtype(dtype)
+    device = _checks.resolve_device(device)
+    resolution = _checks.positive_int("resolution", resolution, minimum=2)
+    K = B0.shape[-1]
+    m = multiplier(K, device, dtype)
+    S = sine_basis(resolution, K, device=device, dtype=dtype)
+    B0 = B0.to(device=device, dtype=dtype)
+    Bt = B0 * m if m.dim() == 2 else B0[:, None] * m[None]
+    return synthesize(B0, S), synthesize(Bt, S)
+
+
 def kernel(multiplier: torch.Tensor, probe: tuple[int, int], resolution: int
            ) -> torch.Tensor:
     r"""The kernel :math:`G(x_0, \cdot)` of a sine multiplier on the grid.
