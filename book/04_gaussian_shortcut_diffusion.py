@@ -5,7 +5,14 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -469,7 +476,10 @@ plt.show()
 # absolute numbers are not comparable with published QM9 results (those use
 # hydrogens, $T = 1000$ and a 256 × 9 EGNN trained for about $10^6$ steps);
 # only the comparison between arms is meaningful. The paper scale
-# (`REFIMPL_SCALE=paper`, a GPU) uses that published setting.
+# (`REFIMPL_SCALE=paper`, a GPU) uses that published setting, with EDM's
+# optimiser: AMSGrad at a constant learning rate and EDM's adaptive gradient
+# clipping (`refimpl.training.AdaptiveGradClip`); the book scale uses a
+# cosine decay and a fixed clipping norm, which suit its short run.
 # :::
 #
 # For orientation only, GAGA's reported ablation on QM9 with hydrogens (EDM

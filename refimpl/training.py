@@ -36,7 +36,8 @@ from tqdm import tqdm
 
 from refimpl.checkpoint import registered_models, save_model, unwrap
 
-__all__ = ["fit", "FitResult", "to_device", "evaluate", "distributed_context"]
+__all__ = ["fit", "FitResult", "AdaptiveGradClip", "to_device", "evaluate",
+           "distributed_context"]
 
 StepFn = Callable[[nn.Module, Any], Tensor]
 ValFn = Callable[[nn.Module, Any], float]
@@ -117,18 +118,25 @@ def _check_args(epochs: int, batch_size: int, world: int, n: int) -> None:
         raise ValueError("train_set is empty")
 
 
+_OPTIMIZERS = ("adam", "adamw", "adamw_amsgrad", "sgd")
+_SCHEDULERS = ("cosine", "onecycle", "step", None)
+
+
 def _make_optimizer(name: str, params: Iterable[Tensor], lr: float,
                     weight_decay: float) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name in ("adamw", "adamw_amsgrad"):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay,
+                                 amsgrad=name == "adamw_amsgrad")
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9)
-    raise ValueError(f"unknown optimizer {name!r}; valid: 'adam', 'adamw', 'sgd'")
+    raise ValueError(f"unknown optimizer {name!r}; valid: "
+                     + ", ".join(repr(o) for o in _OPTIMIZERS))
 
 
-def _make_scheduler(name: Optional[str], opt: torch.optim.Optimizer, total_steps: int):
+def _make_scheduler(name: Optional[str], opt: torch.optim.Optimizer, total_steps: int,
+                    steps_per_epoch: int, lr_step_epochs: int, lr_gamma: float):
     if name is None:
         return None
     if name == "cosine":
@@ -136,7 +144,70 @@ def _make_scheduler(name: Optional[str], opt: torch.optim.Optimizer, total_steps
     if name == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(total_steps, 1))
-    raise ValueError(f"unknown scheduler {name!r}; valid: 'cosine', 'onecycle', None")
+    if name == "step":
+        if not isinstance(lr_step_epochs, int) or lr_step_epochs < 1:
+            raise ValueError(f"lr_step_epochs must be a positive integer, got "
+                             f"{lr_step_epochs!r}")
+        if not 0.0 < lr_gamma <= 1.0:
+            raise ValueError(f"lr_gamma must lie in (0, 1], got {lr_gamma}")
+        # fit steps its scheduler once per optimiser step, so the period is counted
+        # in steps: the rate drops at the same epochs whatever the batch size.
+        return torch.optim.lr_scheduler.StepLR(
+            opt, step_size=lr_step_epochs * steps_per_epoch, gamma=lr_gamma)
+    raise ValueError(f"unknown scheduler {name!r}; valid: "
+                     + ", ".join(repr(s) for s in _SCHEDULERS))
+
+
+class AdaptiveGradClip:
+    r"""EDM's adaptive gradient clipping :cite:`hoogeboom2022edm`.
+
+    Keeps the last ``window`` recorded gradient norms :math:`q` (initialised with
+    one entry ``initial``) and, before each step, clips the global :math:`L^2` norm
+    of the gradient to
+
+    .. math::
+        \tau = 1.5\,\overline{q} + 2\,\operatorname{std}(q)
+
+    (population standard deviation), then records :math:`\min(\lVert g\rVert,
+    \tau)`. A rare spike is cut to the recent scale without a hand-set threshold.
+    The queue is part of :func:`fit`'s checkpoint, so a resumed run clips as an
+    uninterrupted one.
+
+    Args:
+        window (int): number of recent norms kept. (default: :obj:`50`)
+        initial (float): the first entry of the queue. (default: :obj:`3000.0`)
+    """
+
+    def __init__(self, window: int = 50, initial: float = 3000.0) -> None:
+        if not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a positive integer, got {window!r}")
+        if not initial > 0:
+            raise ValueError(f"initial must be positive, got {initial}")
+        self.window = window
+        self.queue: list[float] = [float(initial)]
+
+    @property
+    def threshold(self) -> float:
+        q = torch.tensor(self.queue, dtype=torch.float64)
+        return float(1.5 * q.mean() + 2.0 * q.std(unbiased=False))
+
+    def __call__(self, parameters: Iterable[Tensor]) -> float:
+        """Clip the gradients of ``parameters`` in place; return their norm before."""
+        threshold = self.threshold
+        norm = float(nn.utils.clip_grad_norm_(parameters, threshold))
+        self.queue.append(min(norm, threshold))
+        del self.queue[:-self.window]
+        return norm
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"window": self.window, "queue": list(self.queue)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.window, self.queue = int(state["window"]), [float(v) for v in state["queue"]]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(window={self.window}, "
+                f"threshold={self.threshold:.4g})")
 
 
 @torch.no_grad()
@@ -194,7 +265,9 @@ def fit(
     weight_decay: float = 0.0,
     optimizer: str = "adam",
     scheduler: Optional[str] = "cosine",
-    grad_clip: Optional[float] = None,
+    lr_step_epochs: int = 100,
+    lr_gamma: float = 0.5,
+    grad_clip: Optional[float | str] = None,
     amp: bool = True,
     collate_fn: Optional[Callable] = None,
     checkpoint_dir: Optional[str | Path] = None,
@@ -218,9 +291,14 @@ def fit(
             the test set here).
         val_fn: ``val_fn(model, batch) -> float`` (batch mean); default ``loss_fn``
             or ``step_fn``.
-        lr, weight_decay, optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
-        scheduler: ``"cosine"`` (per step, to zero), ``"onecycle"`` or :obj:`None`.
-        grad_clip: clip the global gradient norm to this value (default: off).
+        lr, weight_decay, optimizer: ``"adam"``, ``"adamw"``, ``"adamw_amsgrad"``
+            (AdamW with AMSGrad, EDM's) or ``"sgd"`` (momentum 0.9).
+        scheduler: ``"cosine"`` (per step, to zero), ``"onecycle"``, ``"step"``
+            (multiply the rate by ``lr_gamma`` every ``lr_step_epochs`` epochs; the
+            FNO paper's schedule is 100 and 0.5) or :obj:`None` (constant).
+        lr_step_epochs, lr_gamma: the ``"step"`` schedule's period and factor.
+        grad_clip: clip the global gradient norm to this value, or
+            ``"adaptive"`` for :class:`AdaptiveGradClip` (default: off).
         amp: mixed precision on CUDA (bf16 where supported, else fp16 with a grad
             scaler); ignored on CPU.
         collate_fn: passed to the ``DataLoader`` (e.g. PyG's ``Batch.from_data_list``).
@@ -269,7 +347,21 @@ def fit(
                         sampler=sampler, collate_fn=collate_fn,
                         pin_memory=device.type == "cuda")
     opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
-    sched = _make_scheduler(scheduler, opt, epochs * len(loader))
+    sched = _make_scheduler(scheduler, opt, epochs * len(loader), len(loader),
+                            lr_step_epochs, lr_gamma)
+    clipper: Optional[Callable[[Iterable[Tensor]], Any]] = None
+    if grad_clip == "adaptive":
+        clipper = AdaptiveGradClip()
+    elif isinstance(grad_clip, str):
+        raise ValueError(f"grad_clip must be a positive number, 'adaptive' or None, "
+                         f"got {grad_clip!r}")
+    elif grad_clip is not None:
+        if not grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive, got {grad_clip}")
+        max_norm = float(grad_clip)
+
+        def clipper(params: Iterable[Tensor]) -> Tensor:
+            return nn.utils.clip_grad_norm_(params, max_norm)
 
     use_amp = amp and device.type == "cuda"
     amp_dtype = (torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported()
@@ -297,6 +389,8 @@ def fit(
             scaler.load_state_dict(state["scaler"])
         if ema is not None and "ema" in state:
             ema.load_state_dict(state["ema"])
+        if isinstance(clipper, AdaptiveGradClip) and "grad_clip" in state:
+            clipper.load_state_dict(state["grad_clip"])
         torch.set_rng_state(state["rng_cpu"].cpu())
         if torch.cuda.is_available() and "rng_cuda" in state:
             torch.cuda.set_rng_state(state["rng_cuda"].cpu())
@@ -319,9 +413,9 @@ def fit(
                                          f"epoch {epoch}; lower lr or enable grad_clip")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            if grad_clip is not None:
+            if clipper is not None:
                 scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                clipper(model.parameters())
             scaler.step(opt)
             scaler.update()
             if sched is not None:
@@ -361,6 +455,8 @@ def fit(
                 state["scheduler"] = sched.state_dict()
             if ema is not None:
                 state["ema"] = ema.state_dict()
+            if isinstance(clipper, AdaptiveGradClip):
+                state["grad_clip"] = clipper.state_dict()
             if torch.cuda.is_available():
                 state["rng_cuda"] = torch.cuda.get_rng_state()
             tmp = ckpt / "last.pt.tmp"

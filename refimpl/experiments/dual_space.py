@@ -32,13 +32,16 @@ does. Every size lives in :data:`PRESETS`.
 on physical units, inputs and outputs standardised with one mean and standard
 deviation per channel from the training set), the same optimiser (Adam,
 learning rate :math:`10^{-3}`, weight decay :math:`10^{-4}`, the FNO paper's),
-the same batch size and number of epochs, a cosine learning-rate decay (the FNO
-code halves the rate every 100 of 500 epochs; :func:`refimpl.training.fit` offers
-cosine annealing, used for every model) and float32 (no mixed precision). The FNO
-keeps its published configuration (:math:`m = 12` modes, 4 layers, width 20 on
-Navier–Stokes and 32 on Darcy, coordinate channels, padding on Darcy); the other
-models get the width whose parameter count is closest to the FNO's
-(:func:`build_matched_models`, within :math:`\pm10\,\%`). The last-epoch model is
+the same batch size and number of epochs, the same learning-rate schedule
+(``paper``: the FNO code's, halving the rate every 100 of 500 epochs; ``book``
+and ``smoke``, with a few epochs: cosine decay) and float32 (no mixed
+precision). The FNO keeps its published configuration (:math:`m = 12` modes, 4
+layers, width 20 on Navier–Stokes and 32 on Darcy, coordinate channels, padding
+on Darcy); the other models get the width whose parameter count is closest to
+the FNO's (:func:`build_matched_models`, within :math:`\pm10\,\%`). The U-Net
+baseline and the multi-scale core have BatchNorm in every residual block, as
+CRNO's core and the U-Net baselines of CNO and CROP do; without it the U-Net is
+a much weaker baseline (``"UNetPlain"`` measures by how much). The last-epoch model is
 scored once on the test set; :math:`\ge 3` training seeds give mean ± std.
 """
 
@@ -66,7 +69,7 @@ from refimpl.operators.models.fno import FNO
 from refimpl.operators.models.unet import UNet
 
 __all__ = [
-    "PRESETS", "PROBLEMS", "MODELS", "ABLATIONS", "Problem", "Standardised",
+    "PRESETS", "PROBLEMS", "MODELS", "EXTRA_MODELS", "ABLATIONS", "Problem", "Standardised",
     "load_problem", "model_builders", "match_width", "build_matched_models",
     "error_spectrum", "band_errors", "train_and_evaluate", "BenchmarkResult",
     "run_benchmark", "run_ablation", "summarise", "markdown_table", "write_csv",
@@ -77,11 +80,15 @@ __all__ = [
 PROBLEMS: tuple[str, ...] = ("navier_stokes", "darcy")
 #: Model names, in table order (the first is the parameter-count reference).
 MODELS: tuple[str, ...] = ("FNO", "UNet", "DualSpaceFNO", "DualSpaceMultiScale")
+#: Further models :func:`run_benchmark` accepts: the U-Net without normalisation
+#: layers, to show how much a baseline's details move the comparison.
+EXTRA_MODELS: tuple[str, ...] = ("UNetPlain",)
 #: Ablation variants of :class:`DualSpaceMultiScale`.
 ABLATIONS: tuple[str, ...] = ("full", "no_spectral", "no_multiscale")
 
 _LABELS = {
-    "FNO": "FNO", "UNet": "U-Net", "DualSpaceFNO": "Dual-space FNO (spectral + 3x3)",
+    "FNO": "FNO", "UNet": "U-Net", "UNetPlain": "U-Net, no normalisation",
+    "DualSpaceFNO": "Dual-space FNO (spectral + 3x3)",
     "DualSpaceMultiScale": "Dual-space multi-scale",
     "full": "Dual-space multi-scale (full)",
     "no_spectral": "- spectral lift/projection (point-wise instead)",
@@ -101,7 +108,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                    fno=dict(modes=4, width=16, padding=0.125)),
         n_layers=2, unet_depth=2, dual_depth=2, dual_modes=5, n_res=1, n_res_neck=1,
         epochs=2, batch_size=4, seeds=(0, 1), band_split=4, tolerance=0.25,
-        ablation_problems=PROBLEMS,
+        ablation_problems=PROBLEMS, norm="batch", optim=dict(scheduler="cosine"),
     ),
     "book": dict(
         navier_stokes=dict(n_train=200, n_test=50, resolution=32, viscosity=1e-4,
@@ -110,7 +117,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                    fno=dict(modes=8, width=12, padding=9 / 85)),
         n_layers=4, unet_depth=3, dual_depth=2, dual_modes=11, n_res=1,
         n_res_neck=2, epochs=15, batch_size=20, seeds=(0, 1, 2), band_split=8,
-        tolerance=0.10, ablation_problems=PROBLEMS,
+        tolerance=0.10, ablation_problems=PROBLEMS, norm="batch",
+        optim=dict(scheduler="cosine"),
     ),
     "paper": dict(
         navier_stokes=dict(n_train=1000, n_test=200, resolution=64, viscosity=1e-5,
@@ -120,9 +128,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                    fno=dict(modes=12, width=32, padding=9 / 85)),
         n_layers=4, unet_depth=3, dual_depth=3, dual_modes=22, n_res=1,
         n_res_neck=2, epochs=500, batch_size=20, seeds=(0, 1, 2), band_split=12,
-        tolerance=0.10, ablation_problems=PROBLEMS,
+        tolerance=0.10, ablation_problems=PROBLEMS, norm="batch",
+        # the FNO paper's schedule: halve the rate every 100 of 500 epochs
+        optim=dict(scheduler="step", lr_step_epochs=100, lr_gamma=0.5),
     ),
 }
+#: The optimiser shared by every model; a preset's ``optim`` overrides entries.
 _OPTIM = dict(lr=1e-3, weight_decay=1e-4, optimizer="adam", scheduler="cosine")
 
 
@@ -261,25 +272,31 @@ def model_builders(problem: str, in_channels: int, out_channels: int,
     Every model gets coordinate channels (the Navier–Stokes forcing and the Darcy
     walls depend on position) and the FNO's mode count; the dual-space models run
     on a latent grid equal to the training grid. The FNO builder ignores nothing: it
-    is called with the reference width to set the parameter budget.
+    is called with the reference width to set the parameter budget. The U-Net and
+    the multi-scale core of the dual-space model use the normalisation
+    ``P["norm"]`` (BatchNorm, as in CRNO's core and the U-Net baselines of CNO and
+    CROP); ``"UNetPlain"`` is the U-Net without it.
     """
     cfg = P[problem]
     s = int(cfg["resolution"] if resolution is None else resolution)
     fno_cfg = cfg["fno"]
     modes, pad = int(fno_cfg["modes"]), float(fno_cfg.get("padding", 0.0))
     n_layers = int(P["n_layers"])
+    norm = P.get("norm")
     return {
         "FNO": lambda w: FNO(in_channels, out_channels, modes=modes, width=w,
                              n_layers=n_layers, padding=pad, grid=True),
         "UNet": lambda w: UNet(in_channels, out_channels, width=w,
-                               depth=int(P["unet_depth"]), grid=True),
+                               depth=int(P["unet_depth"]), grid=True, norm=norm),
+        "UNetPlain": lambda w: UNet(in_channels, out_channels, width=w,
+                                    depth=int(P["unet_depth"]), grid=True),
         "DualSpaceFNO": lambda w: DualSpaceFNO(
             in_channels, out_channels, modes=modes, width=w, n_layers=n_layers,
             latent_resolution=s, padding=math.ceil(pad * s), coordinates=True),
         "DualSpaceMultiScale": lambda w: DualSpaceMultiScale(
             in_channels, out_channels, width=w, modes=int(P["dual_modes"]),
             latent_resolution=s, depth=int(P["dual_depth"]), n_res=int(P["n_res"]),
-            n_res_neck=int(P["n_res_neck"]), coordinates=True),
+            n_res_neck=int(P["n_res_neck"]), coordinates=True, norm=norm),
     }
 
 
@@ -290,7 +307,8 @@ def _ablation_builders(in_channels: int, out_channels: int, P: Mapping[str, Any]
             in_channels, out_channels, width=w, modes=int(P["dual_modes"]),
             latent_resolution=resolution, depth=int(P["dual_depth"]),
             n_res=int(P["n_res"]), n_res_neck=int(P["n_res_neck"]),
-            spectral=spectral, multiscale=multiscale, coordinates=True)
+            spectral=spectral, multiscale=multiscale, coordinates=True,
+            norm=P.get("norm"))
     return {"full": make(True, True), "no_spectral": make(False, True),
             "no_multiscale": make(True, False)}
 
@@ -466,9 +484,12 @@ def _predict(model: nn.Module, x: Tensor, device: torch.device, batch: int = 50
 def train_and_evaluate(model: nn.Module, problem: Problem, *, epochs: int,
                        batch_size: int, seed: int = 0, band_split: float = 8,
                        device: torch.device | str | None = None,
-                       progress: bool = False) -> dict[str, Any]:
+                       progress: bool = False,
+                       optim: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train one (unwrapped) model on ``problem`` with the shared protocol and score
-    it on the test set.
+    it on the test set. ``optim`` overrides entries of the shared optimiser settings
+    (Adam, learning rate 1e-3, weight decay 1e-4, cosine decay), e.g. a preset's
+    ``{"scheduler": "step", "lr_step_epochs": 100, "lr_gamma": 0.5}``.
 
     Returns:
         A dict with ``rel_l2`` (test relative L2, mean over samples), ``params``,
@@ -482,7 +503,7 @@ def train_and_evaluate(model: nn.Module, problem: Problem, *, epochs: int,
     train = TensorDataset(problem.x_train, problem.y_train)
     result = fit(wrapped, train, epochs=int(epochs), batch_size=int(batch_size),
                  loss_fn=relative_l2, seed=seed, device=device, amp=False,
-                 progress=progress, **_OPTIM)
+                 progress=progress, **{**_OPTIM, **(optim or {})})
     pred = _predict(result.model, problem.x_test, device)
     k, spec = error_spectrum(pred, problem.y_test)
     bands = band_errors(pred, problem.y_test, band_split)
@@ -562,7 +583,7 @@ def _run(problems: Sequence[str], P: Mapping[str, Any], *, names: Sequence[str],
                     model, problem, epochs=int(P["epochs"]),
                     batch_size=int(P["batch_size"]), seed=seed,
                     band_split=float(P["band_split"]), device=device,
-                    progress=progress)
+                    progress=progress, optim=P.get("optim"))
                 runs.append(dict(problem=pname, model=name, seed=seed,
                                  width=width, params=out["params"],
                                  rel_l2=out["rel_l2"], low=out["low"],
@@ -830,7 +851,8 @@ def main(argv: Sequence[str] | None = None) -> BenchmarkResult:
                              "book on a CPU)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=PROBLEMS)
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
+    parser.add_argument("--models", nargs="+", choices=MODELS + EXTRA_MODELS,
+                        default=MODELS)
     parser.add_argument("--seeds", type=int, default=None,
                         help="number of seeds 0..n-1 (default: the preset's)")
     parser.add_argument("--epochs", type=int, default=None,

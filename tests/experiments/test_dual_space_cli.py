@@ -78,7 +78,7 @@ def test_book_models_are_matched_to_the_fno_within_ten_percent(problem, channels
     built = ex.build_matched_models(builders, reference="FNO", reference_width=width,
                                     tolerance=0.10)
     target = count_parameters(built["FNO"][0])
-    assert set(built) == set(ex.MODELS)
+    assert set(built) == set(ex.MODELS + ex.EXTRA_MODELS)
     for name, (model, _) in built.items():
         n = count_parameters(model)
         assert abs(n - target) <= 0.10 * target, (name, n, target)
@@ -232,3 +232,34 @@ def test_ablation_effects_reads_the_sign_of_the_change():
     assert len(text) == 3 and "no clear effect" in text[2]
     assert "spectral" in text[0] and "+0.1000" in text[0] and "it helped" in text[0]
     assert "multi-scale" in text[1] and "-0.0500" in text[1] and "it hurt" in text[1]
+
+
+def test_preset_norm_and_optimiser_reach_the_models_and_the_training(monkeypatch):
+    import refimpl.training
+
+    calls = []
+    real_fit = refimpl.training.fit
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(refimpl.training, "fit", spy)
+    P = dict(ex.PRESETS["smoke"], epochs=1,
+             optim=dict(scheduler="step", lr_step_epochs=1, lr_gamma=0.5))
+    res = ex.run_benchmark(P, problems=["darcy"], models=["UNet", "UNetPlain"],
+                           seeds=[0])
+    assert [c["scheduler"] for c in calls] == ["step", "step"]
+    assert all(c["lr_gamma"] == 0.5 and c["optimizer"] == "adam" for c in calls)
+    norms = {name: [type(m).__name__ for m in res.models[("darcy", name)].modules()
+                    if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm))]
+             for name in ("UNet", "UNetPlain")}
+    assert norms["UNet"] and not norms["UNetPlain"]
+    # Both U-Nets are matched to the same budget as the benchmark's models.
+    params = [r["params"] for r in res.runs]
+    assert max(params) <= (1 + P["tolerance"]) * min(params) / (1 - P["tolerance"])
+    # The paper scale follows the FNO's schedule; the short scales decay by cosine.
+    assert ex.PRESETS["paper"]["optim"] == dict(scheduler="step", lr_step_epochs=100,
+                                                lr_gamma=0.5)
+    assert ex.PRESETS["book"]["optim"]["scheduler"] == "cosine"
+    assert all(ex.PRESETS[s]["norm"] == "batch" for s in ex.PRESETS)

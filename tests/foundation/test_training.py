@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from refimpl.checkpoint import load_model, register_model
-from refimpl.training import fit
+from refimpl.training import AdaptiveGradClip, fit
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,10 +71,17 @@ def _noisy_step(crash_at=None):
     return step
 
 
-def test_interrupted_run_resumes_to_identical_weights(tmp_path):
+@pytest.mark.parametrize("options", [
+    dict(grad_clip=1.0),
+    # EDM's optimiser and clipping, the FNO's step decay: their state (AMSGrad's
+    # maxima, the clipping queue, the step counter) must survive a restart too.
+    dict(grad_clip="adaptive", optimizer="adamw_amsgrad", scheduler="step",
+         lr_step_epochs=1, lr_gamma=0.5),
+], ids=["fixed-clip", "adaptive-clip-amsgrad-step"])
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, options):
     data, val = _data(), _data(16, seed=5)
     kw = dict(epochs=4, batch_size=8, val_set=val, lr=1e-2, progress=False,
-              device="cpu", ema_decay=0.9, grad_clip=1.0)
+              device="cpu", ema_decay=0.9, **options)
     full = fit(_model(), data, step_fn=_noisy_step(), checkpoint_dir=tmp_path / "full",
                **kw)
     crashing_step = _noisy_step(crash_at=2 * 4 + 2)  # mid-way through epoch 3
@@ -110,6 +117,69 @@ def test_bad_arguments():
             optimizer="lion", progress=False)
 
 
+def test_bad_schedule_and_clipping_arguments():
+    data, mse = _data(), nn.functional.mse_loss
+    kw = dict(epochs=1, batch_size=8, loss_fn=mse, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="unknown scheduler 'linear'"):
+        fit(_model(), data, scheduler="linear", **kw)
+    with pytest.raises(ValueError, match="lr_gamma must lie in"):
+        fit(_model(), data, scheduler="step", lr_gamma=0.0, **kw)
+    with pytest.raises(ValueError, match="lr_step_epochs must be a positive integer"):
+        fit(_model(), data, scheduler="step", lr_step_epochs=0, **kw)
+    with pytest.raises(ValueError, match="'adaptive' or None, got 'sometimes'"):
+        fit(_model(), data, grad_clip="sometimes", **kw)
+    with pytest.raises(ValueError, match="grad_clip must be positive"):
+        fit(_model(), data, grad_clip=-1.0, **kw)
+
+
+def test_step_schedule_decays_at_epoch_boundaries():
+    # 32 samples in batches of 8: four steps per epoch; halve every 2 epochs.
+    res = fit(_model(), _data(), epochs=5, batch_size=8, lr=1e-2,
+              loss_fn=nn.functional.mse_loss, scheduler="step", lr_step_epochs=2,
+              lr_gamma=0.5, progress=False, device="cpu")
+    assert [h["lr"] for h in res.history] == pytest.approx(
+        [1e-2, 5e-3, 5e-3, 2.5e-3, 2.5e-3])
+
+
+def test_amsgrad_optimizer_is_used(monkeypatch):
+    calls = []
+    original = torch.optim.AdamW.__init__
+
+    def spy(self, params, **kwargs):
+        calls.append(kwargs)
+        original(self, params, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "__init__", spy)
+    fit(_model(), _data(), epochs=1, batch_size=8, loss_fn=nn.functional.mse_loss,
+        optimizer="adamw_amsgrad", progress=False, device="cpu")
+    assert calls and calls[0]["amsgrad"] is True
+
+
+def test_adaptive_clip_threshold_and_queue():
+    clip = AdaptiveGradClip(window=3, initial=3000.0)
+    assert clip.threshold == pytest.approx(4500.0)  # 1.5 * 3000 + 2 * 0
+    w = nn.Parameter(torch.zeros(2))
+    w.grad = torch.tensor([3.0, 4.0])
+    assert clip([w]) == pytest.approx(5.0)          # below 4500: untouched
+    assert torch.allclose(w.grad, torch.tensor([3.0, 4.0]))
+    q = torch.tensor([3000.0, 5.0], dtype=torch.float64)
+    assert clip.threshold == pytest.approx(float(1.5 * q.mean() + 2 * q.std(unbiased=False)))
+    for _ in range(3):                              # the window forgets the 3000
+        w.grad = torch.tensor([3.0, 4.0])
+        clip([w])
+    assert clip.queue == [5.0, 5.0, 5.0] and clip.threshold == pytest.approx(7.5)
+    w.grad = torch.tensor([300.0, 400.0])           # a spike is cut to 1.5 x recent
+    assert clip([w]) == pytest.approx(500.0)
+    assert w.grad.norm().item() == pytest.approx(7.5, rel=1e-5)
+    assert clip.queue[-1] == pytest.approx(7.5)
+    restored = AdaptiveGradClip()
+    restored.load_state_dict(clip.state_dict())
+    assert restored.queue == clip.queue and restored.window == 3
+    assert "AdaptiveGradClip(window=3" in repr(clip)
+    with pytest.raises(ValueError, match="window"):
+        AdaptiveGradClip(window=0)
+
+
 def test_non_finite_loss_is_reported():
     data = _data()
     with pytest.raises(FloatingPointError, match="non-finite"):
@@ -128,7 +198,7 @@ import json, sys, torch
 from torch import nn
 sys.path.insert(0, {tests!r})
 from foundation.test_training import _data, _model
-from refimpl.training import fit
+from refimpl.training import AdaptiveGradClip, fit
 res = fit(_model(), _data(), epochs=3, batch_size=8, loss_fn=nn.functional.mse_loss,
           lr=1e-2, progress=False, device="cpu", scheduler=None)
 if torch.distributed.is_initialized() is False:

@@ -47,7 +47,11 @@ def _small_dfno(**kw):
     return DualSpaceFNO(**args)
 
 
-MODELS = [_small_msn, _small_dfno]
+def _small_msn_batchnorm(**kw):
+    return _small_msn(norm="batch", **kw)
+
+
+MODELS = [_small_msn, _small_msn_batchnorm, _small_dfno]
 
 
 # ------------------------------------------------------------------ resampling

@@ -75,6 +75,31 @@ def test_unet_blocks_shapes(shape):
     assert up.shape == (2, 4, *shape)
 
 
+def test_unet_block_normalisation():
+    from torch import nn
+
+    plain = ResidualBlock2d(3, 12)
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) for m in plain.modules())
+    # Without normalisation the weights keep the layout of the blocks' first version,
+    # so existing U-Net checkpoints load unchanged.
+    assert sorted(plain.state_dict()) == ["conv1.bias", "conv1.weight", "conv2.bias",
+                                          "conv2.weight", "skip.bias", "skip.weight"]
+    batch = ResidualBlock2d(3, 12, norm="batch")
+    assert isinstance(batch.norm1, nn.BatchNorm2d) and "norm='batch'" in repr(batch)
+    group = ResidualBlock2d(3, 12, norm="group")
+    assert isinstance(group.norm2, nn.GroupNorm) and group.norm2.num_groups == 4  # gcd(12, 8)
+    x = torch.randn(4, 3, 8, 8)
+    # GroupNorm normalises each sample on its own: a sample's output does not depend
+    # on the rest of the batch, in training mode too.
+    torch.testing.assert_close(group(x)[:1], group(x[:1]))
+    # BatchNorm in eval mode uses its running statistics: the same per-sample property.
+    batch(x)
+    batch.eval()
+    torch.testing.assert_close(batch(x)[:1], batch(x[:1]))
+    with pytest.raises(ValueError, match="unknown norm 'layer'"):
+        ResidualBlock2d(3, 4, norm="layer")
+
+
 @pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("size", [(16, 18), (4, 5), (8, 9)])
 def test_resample_equals_interpolate(mode, size):

@@ -13,6 +13,8 @@ from refimpl.operators.layers import GridEmbedding2d
 TINY = {
     "FNO": lambda: FNO(2, 3, modes=3, width=6, n_layers=2, padding=0.25),
     "UNet": lambda: UNet(2, 3, width=4, depth=2),
+    "UNet-batchnorm": lambda: UNet(2, 3, width=4, depth=2, norm="batch"),
+    "UNet-groupnorm": lambda: UNet(2, 3, width=4, depth=2, norm="group"),
     "DeepONet": lambda: DeepONet(2, 3, n_basis=8, width=4, n_down=2, sensors=8,
                                  trunk_width=16, trunk_layers=2, n_frequencies=2),
     "CNO": lambda: CNO(2, 3, width=4, depth=2, n_res=1, n_res_neck=1),
@@ -20,7 +22,8 @@ TINY = {
                               latent_resolution=8, mode="bilinear"),
     "T1": lambda: T1(2, 3, modes=4, width=5, n_layers=2),
 }
-FAMILY = {"FNO": "functional", "UNet": "spatial", "DeepONet": "functional",
+FAMILY = {"FNO": "functional", "UNet": "spatial", "UNet-batchnorm": "spatial",
+          "UNet-groupnorm": "spatial", "DeepONet": "functional",
           "CNO": "spatial", "CNO-latent": "spatial", "T1": "functional"}
 
 

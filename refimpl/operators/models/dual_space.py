@@ -327,36 +327,40 @@ class MultiScaleCore(nn.Module):
         n_res_neck (int): residual blocks on the coarsest level.
         multiscale (bool): ``False`` keeps every block on the finest grid with
             :math:`w` channels (the "no multi-scale" ablation).
+        norm (str, optional): normalisation inside the residual blocks,
+            ``"batch"``, ``"group"`` or :obj:`None`
+            (:func:`~refimpl.operators.layers.unet_blocks.make_norm2d`).
 
     Shapes:
         ``(B, w, L, L) -> (B, w, L, L)``.
     """
 
     def __init__(self, width: int, depth: int = 2, n_res: int = 1, n_res_neck: int = 2,
-                 multiscale: bool = True) -> None:
+                 multiscale: bool = True, norm: str | None = None) -> None:
         super().__init__()
         self.width = check_positive_int(width, "width")
         self.depth = check_positive_int(depth, "depth", minimum=0)
         self.n_res = check_positive_int(n_res, "n_res")
         self.n_res_neck = check_positive_int(n_res_neck, "n_res_neck")
         self.multiscale = bool(multiscale)
+        self.norm = norm
         ch = [width * 2**i for i in range(depth + 1)]
         if not self.multiscale:
             total = 2 * depth * n_res + n_res_neck if depth else n_res_neck
-            self.blocks = nn.ModuleList(ResidualBlock2d(width, width)
+            self.blocks = nn.ModuleList(ResidualBlock2d(width, width, norm)
                                         for _ in range(total))
             return
         self.enc = nn.ModuleList(
-            [nn.ModuleList(ResidualBlock2d(width, width) for _ in range(n_res))])
+            [nn.ModuleList(ResidualBlock2d(width, width, norm) for _ in range(n_res))])
         for i in range(1, depth + 1):
             n = n_res_neck if i == depth else n_res
             self.enc.append(nn.ModuleList(
-                [DownBlock2d(ch[i - 1], ch[i])]
-                + [ResidualBlock2d(ch[i], ch[i]) for _ in range(n - 1)]))
-        self.up = nn.ModuleList(UpBlock2d(ch[i + 1], ch[i], ch[i])
+                [DownBlock2d(ch[i - 1], ch[i], norm)]
+                + [ResidualBlock2d(ch[i], ch[i], norm) for _ in range(n - 1)]))
+        self.up = nn.ModuleList(UpBlock2d(ch[i + 1], ch[i], ch[i], norm)
                                 for i in reversed(range(depth)))
         self.dec = nn.ModuleList(
-            nn.ModuleList(ResidualBlock2d(ch[i], ch[i]) for _ in range(n_res - 1))
+            nn.ModuleList(ResidualBlock2d(ch[i], ch[i], norm) for _ in range(n_res - 1))
             for i in reversed(range(depth)))
 
     def reset_parameters(self) -> None:
@@ -383,7 +387,8 @@ class MultiScaleCore(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"width={self.width}, depth={self.depth}, n_res={self.n_res}, "
-                f"n_res_neck={self.n_res_neck}, multiscale={self.multiscale}")
+                f"n_res_neck={self.n_res_neck}, multiscale={self.multiscale}, "
+                f"norm={self.norm!r}")
 
 
 @register_model
@@ -434,7 +439,8 @@ class DualSpaceMultiScale(NeuralOperator):
     table could not be consulted); the FNO-style :math:`2m\times m` mode block
     (CRNO keeps :math:`(2m-1)\times m`) and
     the core, a standard residual U-Net built from our
-    :class:`~refimpl.operators.layers.ResidualBlock2d` (GELU, no BatchNorm;
+    :class:`~refimpl.operators.layers.ResidualBlock2d` (GELU; BatchNorm as in
+    CRNO with ``norm="batch"``, the benchmark's setting;
     average-pool and bilinear resampling instead of CRNO's CNO blocks with bicubic
     interpolation, 4 blocks per level and 6 in the neck); no coordinate channels
     by default. The U-Net is Ronneberger et al. (2015).
@@ -461,6 +467,8 @@ class DualSpaceMultiScale(NeuralOperator):
             multi-scale part" ablation). Default ``True``.
         coordinates (bool): append :math:`(x_1, x_2)` input channels. Default
             ``False``.
+        norm (str | None): normalisation inside the core's residual blocks,
+            ``"batch"`` (CRNO's), ``"group"`` or ``None``. Default ``None``.
 
     Shapes:
         ``(B, in_channels, H, W) -> (B, out_channels, H', W')``;
@@ -489,6 +497,7 @@ class DualSpaceMultiScale(NeuralOperator):
         spectral: bool = True,
         multiscale: bool = True,
         coordinates: bool = False,
+        norm: str | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = check_positive_int(in_channels, "in_channels")
@@ -520,7 +529,9 @@ class DualSpaceMultiScale(NeuralOperator):
             self.proj = ChannelLinear(width, d_proj)
         self.lift_norm = nn.BatchNorm2d(width)
         self.lift_conv = nn.Conv2d(width, width, 3, padding=1)
-        self.core = MultiScaleCore(width, depth, n_res, n_res_neck, self.multiscale)
+        self.norm = norm
+        self.core = MultiScaleCore(width, depth, n_res, n_res_neck, self.multiscale,
+                                   norm)
         self.proj_norm = nn.BatchNorm2d(d_proj)
         self.head = ChannelMLP(d_proj, 4 * d_proj, out_channels)
 
@@ -559,4 +570,4 @@ class DualSpaceMultiScale(NeuralOperator):
                     n_res=self.n_res, n_res_neck=self.n_res_neck,
                     projection_channels=self.projection_channels,
                     spectral=self.spectral, multiscale=self.multiscale,
-                    coordinates=self.coordinates)
+                    coordinates=self.coordinates, norm=self.norm)

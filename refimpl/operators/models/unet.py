@@ -41,6 +41,9 @@ class UNet(NeuralOperator):
             ``width * 2**l``).
         depth (int): number of down-sampling levels :math:`L` (default 3).
         grid (bool): append coordinate channels (default ``False``).
+        norm (str | None): normalisation inside every residual block,
+            ``"batch"`` (BatchNorm, as in the U-Net baselines of CNO and CROP),
+            ``"group"`` (GroupNorm, as in PDEArena) or ``None`` (default).
 
     Shapes:
         ``(B, in_channels, H, W) -> (B, out_channels, H, W)``, ``H, W >= 2**depth``.
@@ -53,26 +56,28 @@ class UNet(NeuralOperator):
     family = "spatial"
 
     def __init__(self, in_channels: int, out_channels: int, width: int,
-                 depth: int = 3, grid: bool = False) -> None:
+                 depth: int = 3, grid: bool = False, norm: str | None = None) -> None:
         super().__init__()
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.width = check_positive_int(width, "width")
         self.depth = check_positive_int(depth, "depth", minimum=0)
         self.grid = bool(grid)
+        self.norm = norm
         self.embed = GridEmbedding2d(in_channels) if grid else nn.Identity()
         widths = [width * 2**level for level in range(depth + 1)]
-        self.stem = ResidualBlock2d(in_channels + (2 if grid else 0), width)
+        self.stem = ResidualBlock2d(in_channels + (2 if grid else 0), width, norm)
         self.down = nn.ModuleList(
-            DownBlock2d(widths[i], widths[i + 1]) for i in range(depth))
+            DownBlock2d(widths[i], widths[i + 1], norm) for i in range(depth))
         self.up = nn.ModuleList(
-            UpBlock2d(widths[i + 1], widths[i], widths[i])
+            UpBlock2d(widths[i + 1], widths[i], widths[i], norm)
             for i in reversed(range(depth)))
         self.head = nn.Conv2d(width, out_channels, 1)
 
     def config(self) -> dict[str, Any]:
         return dict(in_channels=self.in_channels, out_channels=self.out_channels,
-                    width=self.width, depth=self.depth, grid=self.grid)
+                    width=self.width, depth=self.depth, grid=self.grid,
+                    norm=self.norm)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x, min_size=max(2, 2**self.depth))
