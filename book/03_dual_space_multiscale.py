@@ -313,8 +313,8 @@ for row in plain.summary:
 # Navier–Stokes the dual-space multi-scale model has the lowest error by
 # several standard deviations. On Darcy the U-Net and the dual-space model
 # are within one standard deviation of each other, and the U-Net is ahead
-# in the mean: the goal "lowest error on both problems" is **not** met
-# there. The ablation below shows where the dual-space model loses on
+# in the mean: at this scale the claim that the dual-space model is the
+# most accurate on both problems does **not** hold. The ablation below shows where the dual-space model loses on
 # Darcy, and {ref}`the Darcy exercise <ex-dual-darcy>` tests one explanation.
 
 # %% [markdown]
