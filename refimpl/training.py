@@ -22,6 +22,7 @@ floating-point summation order (tested with two CPU processes).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -195,8 +196,11 @@ class AdaptiveGradClip:
         """Clip the gradients of ``parameters`` in place; return their norm before."""
         threshold = self.threshold
         norm = float(nn.utils.clip_grad_norm_(parameters, threshold))
-        self.queue.append(min(norm, threshold))
-        del self.queue[:-self.window]
+        # A non-finite norm (an fp16 overflow, which the grad scaler then skips)
+        # is not recorded: one NaN in the queue would disable clipping for good.
+        if math.isfinite(norm):
+            self.queue.append(min(norm, threshold))
+            del self.queue[:-self.window]
         return norm
 
     def state_dict(self) -> dict[str, Any]:

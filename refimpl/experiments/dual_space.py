@@ -41,8 +41,9 @@ on Darcy); the other models get the width whose parameter count is closest to
 the FNO's (:func:`build_matched_models`, within :math:`\pm10\,\%`). The U-Net
 baseline and the multi-scale core have BatchNorm in every residual block, as
 CRNO's core and the U-Net baselines of CNO and CROP do; without it the U-Net is
-a much weaker baseline (``"UNetPlain"`` measures by how much). The last-epoch model is
-scored once on the test set; :math:`\ge 3` training seeds give mean ± std.
+a much weaker baseline (``"UNetPlain"`` measures by how much). The last-epoch
+model is scored once on the test set; :math:`\ge 3` training seeds give
+mean ± std.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ from refimpl.operators.models.fno import FNO
 from refimpl.operators.models.unet import UNet
 
 __all__ = [
-    "PRESETS", "PROBLEMS", "MODELS", "EXTRA_MODELS", "ABLATIONS", "Problem", "Standardised",
+    "PRESETS", "PROBLEMS", "MODELS", "EXTRA_MODELS", "ABLATIONS", "Problem",
+    "Standardised",
     "load_problem", "model_builders", "match_width", "build_matched_models",
     "error_spectrum", "band_errors", "train_and_evaluate", "BenchmarkResult",
     "run_benchmark", "run_ablation", "summarise", "markdown_table", "write_csv",

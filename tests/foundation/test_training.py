@@ -172,6 +172,9 @@ def test_adaptive_clip_threshold_and_queue():
     assert clip([w]) == pytest.approx(500.0)
     assert w.grad.norm().item() == pytest.approx(7.5, rel=1e-5)
     assert clip.queue[-1] == pytest.approx(7.5)
+    w.grad = torch.tensor([float("inf"), 0.0])     # an overflow is not recorded
+    clip([w])
+    assert len(clip.queue) == 3 and clip.queue[-1] == pytest.approx(7.5)
     restored = AdaptiveGradClip()
     restored.load_state_dict(clip.state_dict())
     assert restored.queue == clip.queue and restored.window == 3
