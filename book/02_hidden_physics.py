@@ -5,7 +5,14 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -292,11 +299,7 @@ display(Markdown(study.score_table(records)))
 # %%
 t0 = P["times"][0]
 first = [rec for rec in records if rec.t == t0]
-rows = [[first[0].analytic[k] for k in order]] + [
-    [rec.maps[k] for k in order] for rec in first]
-study.plot_maps(rows, ["analytic"] + [rec.name for rec in first],
-                list(order), title=f"Spatial dependency at t = {t0:g}",
-                quantile=0.995)
+study.plot_records(first, order, title=f"Spatial dependency at t = {t0:g}")
 plt.show()
 
 # %% [markdown]
@@ -380,11 +383,7 @@ for rec in rough:
           f"inputs) -> {rec.pearson:.2f} (rough inputs)")
 
 # %%
-rows = [[rough[0].analytic[k] for k in order]] + [
-    [rec.maps[k] for k in order] for rec in rough]
-study.plot_maps(rows, ["analytic"] + [rec.name for rec in rough],
-                list(order), title=f"Rough inputs (r = 0.5), t = {t0:g}",
-                quantile=0.995)
+study.plot_records(rough, order, title=f"Rough inputs (r = 0.5), t = {t0:g}")
 plt.show()
 
 # %% [markdown]
@@ -427,11 +426,8 @@ display(Markdown(study.score_table(heat_records)))
 print("\n".join(study.verdicts(heat_records)))
 
 # %%
-rows = [[heat_records[0].analytic[k] for k in order]] + [
-    [rec.maps[k] for k in order] for rec in heat_records]
-study.plot_maps(rows, ["analytic"] + [rec.name for rec in heat_records],
-                list(order), title=f"Heat equation, t = {t_heat:g}",
-                quantile=0.995)
+study.plot_records(heat_records, order,
+                   title=f"Heat equation, t = {t_heat:g}")
 plt.show()
 
 # %% [markdown]

@@ -29,7 +29,7 @@ from .spatial_dependency import compare_maps, spatial_dependency
 
 __all__ = ["TrainedOperator", "ERFRecord", "train_operator", "erf_study",
            "analytic_maps", "interior_mask", "score_table", "linearization_gap",
-           "ring_radius", "gaussian_bump", "verdicts", "plot_maps"]
+           "ring_radius", "gaussian_bump", "verdicts", "plot_maps", "plot_records"]
 
 
 @dataclass
@@ -451,3 +451,15 @@ def plot_maps(maps: Sequence[Sequence[Tensor]], row_labels: Sequence[str],
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_records(records: Sequence[ERFRecord], probes: Sequence[str], *,
+                 title: Optional[str] = None, quantile: float = 0.995):
+    """The analytic maps (first row, from ``records[0]``) above each record's
+    learned maps, one column per probe: :func:`plot_maps` for a study's records."""
+    if not records:
+        raise ValueError("records is empty")
+    rows = [[records[0].analytic[k] for k in probes]] + [
+        [rec.maps[k] for k in probes] for rec in records]
+    return plot_maps(rows, ["analytic"] + [rec.name for rec in records],
+                     list(probes), title=title, quantile=quantile)

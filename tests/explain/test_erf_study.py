@@ -9,7 +9,8 @@ from torch import nn
 from refimpl.explain import compare_maps
 from refimpl.explain.erf_study import (ERFRecord, analytic_maps, erf_study,
                                        gaussian_bump, interior_mask,
-                                       linearization_gap, plot_maps, ring_radius,
+                                       linearization_gap, plot_maps, plot_records,
+                                       ring_radius,
                                        score_table, train_operator, verdicts)
 from refimpl.operators.losses import relative_l2
 from refimpl.pde import heat, wave
@@ -139,6 +140,22 @@ def test_plot_maps():
     plt.close(fig)
     with pytest.raises(ValueError, match="quantile"):
         plot_maps([[torch.rand(4, 4)]], ["a"], ["x"], quantile=0.0)
+
+
+def test_plot_records_puts_the_analytic_row_above_each_model():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    maps = {k: torch.rand(4, 4) for k in ("a", "b", "c")}
+    recs = [ERFRecord(name, "spatial", 1.0, 0.1, maps={k: v + i for k, v in maps.items()},
+                      analytic=maps, scores={}) for i, name in enumerate(("U", "F"))]
+    fig = plot_records(recs, ("c", "a"), title="t")
+    assert len(fig.axes) == 6
+    assert [ax.get_ylabel() for ax in fig.axes[::2]] == ["analytic", "U", "F"]
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["c", "a"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="empty"):
+        plot_records([], ("a",))
 
 
 def test_ring_radius_on_a_synthetic_ring_and_the_wave_map():
