@@ -878,22 +878,23 @@ def main(argv: Sequence[str] | None = None) -> BenchmarkResult:
     out.mkdir(parents=True, exist_ok=True)
     result = run_benchmark(P, problems=args.problems, models=args.models, seeds=seeds,
                            device=args.device, progress=args.progress)
-    write_csv(result.runs, out / "runs.csv")
-    write_csv(result.summary, out / "summary.csv")
-    write_csv(_spectra_rows(result), out / "spectra.csv")
-    table = markdown_table(result.summary)
-    (out / "summary.md").write_text(table)
-    print(table)
+    _write_outputs(result, out)
     if not args.no_ablation:
         abl = run_ablation(P, seeds=seeds, device=args.device, progress=args.progress,
                            data=result.problems, baseline=result)
-        write_csv(abl.runs, out / "ablation_runs.csv")
-        write_csv(abl.summary, out / "ablation_summary.csv")
-        write_csv(_spectra_rows(abl), out / "ablation_spectra.csv")
-        abl_table = markdown_table(abl.summary)
-        (out / "ablation_summary.md").write_text(abl_table)
-        print(abl_table)
+        _write_outputs(abl, out, prefix="ablation_")
     return result
+
+
+def _write_outputs(result: BenchmarkResult, out: Path, prefix: str = "") -> None:
+    """``{prefix}runs.csv``, ``summary.csv``, ``spectra.csv`` and ``summary.md``
+    in ``out``; the Markdown table is also printed."""
+    write_csv(result.runs, out / f"{prefix}runs.csv")
+    write_csv(result.summary, out / f"{prefix}summary.csv")
+    write_csv(_spectra_rows(result), out / f"{prefix}spectra.csv")
+    table = markdown_table(result.summary)
+    (out / f"{prefix}summary.md").write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

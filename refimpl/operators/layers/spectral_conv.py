@@ -123,6 +123,17 @@ def _synthesis_complex(m: int, n: int, device: torch.device, dtype: torch.dtype
     return torch.exp(2j * math.pi * j * k / n).to(device=device, dtype=dtype)
 
 
+def _reset_fno_weights(weight: Tensor, bias: Tensor | None, in_channels: int,
+                       out_channels: int) -> None:
+    """The original FNO's draw, shared by the 1-D and 2-D layers: real and
+    imaginary parts ``U[0, 1/(C_in C_out))``, bias ``U(-1/sqrt(C_in), 1/sqrt(C_in))``."""
+    with torch.no_grad():
+        weight.uniform_(0.0, 1.0 / (in_channels * out_channels))
+        if bias is not None:
+            bound = 1.0 / math.sqrt(in_channels)
+            bias.uniform_(-bound, bound)
+
+
 class SpectralConv2d(nn.Module):
     r"""Two-dimensional Fourier layer of Li et al. (2021),
 
@@ -197,12 +208,8 @@ class SpectralConv2d(nn.Module):
         """Re-draw the weights as in the original FNO,
         :math:`R \\sim \\frac{1}{C_\\text{in} C_\\text{out}}\\,
         (\\mathcal U[0,1) + i\\,\\mathcal U[0,1))`."""
-        scale = 1.0 / (self.in_channels * self.out_channels)
-        with torch.no_grad():
-            self.weight.uniform_(0.0, scale)
-            if self.bias is not None:
-                bound = 1.0 / math.sqrt(self.in_channels)
-                self.bias.uniform_(-bound, bound)
+        _reset_fno_weights(self.weight, self.bias, self.in_channels,
+                           self.out_channels)
 
     # ------------------------------------------------------------------ weights
     def complex_weight(self) -> Tensor:
@@ -366,12 +373,8 @@ class SpectralConv1d(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-draw the weights as in the original FNO (see :class:`SpectralConv2d`)."""
-        scale = 1.0 / (self.in_channels * self.out_channels)
-        with torch.no_grad():
-            self.weight.uniform_(0.0, scale)
-            if self.bias is not None:
-                bound = 1.0 / math.sqrt(self.in_channels)
-                self.bias.uniform_(-bound, bound)
+        _reset_fno_weights(self.weight, self.bias, self.in_channels,
+                           self.out_channels)
 
     def complex_weight(self) -> Tensor:
         """The weights as a complex ``(modes, C_in, C_out)`` tensor (a view)."""
