@@ -23,16 +23,12 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 import refimpl
-
-
-def _finite(values: Iterable[float]) -> bool:
-    return all(math.isfinite(float(v)) for v in values)
 
 
 def _all_finite(obj) -> bool:
@@ -90,7 +86,7 @@ def chapter3(device: torch.device) -> bool:
         res = ex.run_benchmark(P, models=ex.MODELS + ex.EXTRA_MODELS, device=device,
                                data=problems)
         abl = ex.run_ablation(P, device=device, data=problems, baseline=res)
-        if not _finite(r["rel_l2"] for r in res.runs + abl.runs):
+        if not _all_finite([r["rel_l2"] for r in res.runs + abl.runs]):
             raise FloatingPointError("non-finite test error")
         return ", ".join(f"{r['problem'][:6]}/{r['model']} {r['params']:,} params "
                          f"{r['sec_per_epoch']:.1f} s/epoch" for r in res.runs)
@@ -121,7 +117,7 @@ def chapter4(device: torch.device) -> bool:
         state["models"] = models
         arms = log["arms"]
         losses = [h["train_loss"] for a in arms.values() for h in a["history"]]
-        if not _finite(losses):
+        if not _all_finite(losses):
             raise FloatingPointError("non-finite training loss")
         n = sum(p.numel() for p in models["full"].parameters())
         return (f"{n:,} parameters; " + ", ".join(
@@ -160,7 +156,7 @@ def chapter5(device: torch.device) -> bool:
             model, info = ex.train_model(kind, P, state["data"], log=lambda s: None,
                                          device=device)
             state[kind] = model.to(device).eval()
-            if not _finite([info["test_mae"]]):
+            if not _all_finite(info["test_mae"]):
                 raise FloatingPointError(f"{kind}: non-finite test MAE")
             out.append(f"{kind} test MAE {info['test_mae']:.3g}")
         return "; ".join(out)
