@@ -5,7 +5,14 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -100,6 +107,7 @@ PRESETS = {
                         latent_resolution=64),
             "T1": dict(modes=32, width=24, n_layers=3)}),
 }
+PRESETS["full"] = PRESETS["book"]  # placeholder until the chapter sizes `full`
 SCALE = refimpl.scale()
 P = refimpl.preset(PRESETS)
 device = refimpl.device()

@@ -135,6 +135,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         optim=dict(scheduler="step", lr_step_epochs=100, lr_gamma=0.5),
     ),
 }
+PRESETS["full"] = PRESETS["book"]  # placeholder until the chapter sizes `full`
 #: The optimiser shared by every model; a preset's ``optim`` overrides entries.
 _OPTIM = dict(lr=1e-3, weight_decay=1e-4, optimizer="adam", scheduler="cosine")
 

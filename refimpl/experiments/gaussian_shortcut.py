@@ -46,6 +46,7 @@ import torch
 
 import refimpl
 from refimpl.checkpoint import load_model, save_model
+from refimpl.results import data_path
 from refimpl.diffusion import (
     EquivariantDiffusion,
     MoleculeTensors,
@@ -73,6 +74,7 @@ __all__ = [
     "load_or_train",
     "qm9_sample",
     "weights_dir",
+    "cache_weights_dir",
     "sample_arm",
     "evaluate_arms",
     "summarize",
@@ -160,6 +162,7 @@ PRESETS = {
         view_molecules=6,
     ),
 }
+PRESETS["full"] = PRESETS["book"]  # placeholder until the chapter sizes `full`
 
 #: The compared arms: (weights, start, step rule).
 ARMS = {
@@ -181,8 +184,6 @@ ARMS = {
         label="as C, per-channel start variance",
     ),
 }
-
-_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -243,15 +244,18 @@ def build_model(P: dict, num_types: int) -> EquivariantDiffusion:
 
 
 def weights_dir(scale: str) -> Path:
-    """Where a scale's weights live: the committed book-scale folder, else the cache."""
-    if scale == "book":
-        for cand in (
-            _ROOT / "book" / "data" / "gaussian_shortcut",
-            Path.cwd() / "data" / "gaussian_shortcut",
-        ):
-            if cand.exists():
-                return cand
-        return _ROOT / "book" / "data" / "gaussian_shortcut"
+    """Where a scale's weights are read from: the committed book-scale weights
+    (``book/data/gaussian_shortcut``, shipped as package data) when they exist, else
+    :func:`cache_weights_dir`. Nothing is ever written into the committed folder."""
+    committed = data_path("gaussian_shortcut")
+    if scale == "book" and (committed / "full.pt").is_file():
+        return committed
+    return cache_weights_dir(scale)
+
+
+def cache_weights_dir(scale: str) -> Path:
+    """Where weights trained here at ``scale`` are written (and then found):
+    ``refimpl.cache_dir("gaussian_shortcut", scale)``."""
     return refimpl.cache_dir("gaussian_shortcut", scale)
 
 
@@ -404,10 +408,12 @@ def load_or_train(
         )
         if ok:
             log = json.loads((d / "training_log.json").read_text())
-            where = d.relative_to(_ROOT) if d.is_relative_to(_ROOT) else d
+            where = ("the committed book weights (refimpl.bookdata/gaussian_shortcut)"
+                     if d == data_path("gaussian_shortcut") else str(d))
             return models, log, f"loaded from {where}"
     models, log = train_models(
-        P, data, progress=progress, out=None if scale == "smoke" else d
+        P, data, progress=progress,
+        out=None if scale == "smoke" else cache_weights_dir(scale)
     )
     return models, log, "trained in this run"
 
@@ -658,8 +664,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="weights folder (default: book/data/gaussian_shortcut for "
-        "book, the cache otherwise)",
+        help="weights folder (train: written here, default the cache "
+        "refimpl.cache_dir('gaussian_shortcut', SCALE); evaluate: read from here, "
+        "default the committed book weights at book scale, else the cache)",
     )
     parser.add_argument("--arms", nargs="+", default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -676,11 +683,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     args = parser.parse_args(argv)
-    if args.scale is not None:
-        os.environ["REFIMPL_SCALE"] = args.scale
-    scale = refimpl.scale()
+    scale = refimpl.scale(args.scale)  # an explicit --scale wins over REFIMPL_SCALE
+    os.environ["REFIMPL_SCALE"] = scale
     P = refimpl.preset(PRESETS, scale)
-    out = args.out or weights_dir(scale)
+    if args.out is not None:
+        out = args.out
+    else:
+        out = cache_weights_dir(scale) if args.command == "train" else weights_dir(scale)
     print(f"scale={scale} device={refimpl.device()} preset={P}", flush=True)
     data = load_data(P, progress=True)
     print(

@@ -41,6 +41,7 @@ from torch_geometric.utils import scatter
 
 import refimpl
 from refimpl.checkpoint import load_model, save_model
+from refimpl.results import data_path
 from refimpl.explain.baselines import (
     gnnexplainer_edge_scores,
     random_edges,
@@ -61,6 +62,7 @@ from refimpl.molecules.schnet import SchNetRegressor
 
 __all__ = ["PRESETS", "TARGET", "KINDS", "MoleculeTargets", "collate", "load_data",
            "explain_set", "train_model", "load_or_train", "weights_path",
+           "cache_weights_path",
            "edge_density", "fidelity_benchmark", "planted_benchmark",
            "runtime_comparison", "radius_by_element", "plot_fidelity",
            "plot_planted", "plot_radius_histogram", "fidelity_table",
@@ -97,6 +99,7 @@ PRESETS = {
                   gnn_epochs=100, random_draws=10, runtime_molecules=64,
                   density_molecules=13_083),
 }
+PRESETS["full"] = PRESETS["book"]  # placeholder until the chapter sizes `full`
 
 
 # ------------------------------------------------------------------------- data
@@ -166,10 +169,6 @@ def explain_set(view, n: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
 
 
 # --------------------------------------------------------------------- training
-def _data_root() -> Path:
-    return Path(__file__).resolve().parents[2] / "book" / "data" / "rise"
-
-
 def _training_key(P: dict) -> str:
     """A short hash of the preset entries that determine the trained weights."""
     keys = ("limit", "epochs", "batch_size", "lr", "model")
@@ -178,19 +177,22 @@ def _training_key(P: dict) -> str:
 
 
 def weights_path(kind: str, scale: Optional[str] = None) -> Path:
-    """Where the weights of ``kind`` at ``scale`` live: ``book/data/rise/`` (in the
-    repository, committed) for the book scale, else ``refimpl.cache_dir('rise')``
-    with a hash of the training settings in the name."""
-    scale = scale or refimpl.scale()
-    name = f"schnet_{kind}_{scale}"
-    if scale != "book":
-        name += "_" + _training_key(refimpl.preset(PRESETS, scale))
-    if scale == "book":
-        for root in (_data_root(), Path.cwd() / "data" / "rise",
-                     Path.cwd() / "book" / "data" / "rise"):
-            if (root / f"{name}.pt").exists():
-                return root / name
-        return _data_root() / name
+    """Where the weights of ``kind`` at ``scale`` are read from (without suffix):
+    the committed book-scale weights (``book/data/rise/``, shipped as package data)
+    when they exist, else :func:`cache_weights_path`."""
+    scale = refimpl.scale(scale)
+    committed = data_path("rise", f"schnet_{kind}_{scale}")
+    if scale == "book" and committed.with_suffix(".pt").is_file():
+        return committed
+    return cache_weights_path(kind, scale)
+
+
+def cache_weights_path(kind: str, scale: Optional[str] = None) -> Path:
+    """Where weights trained here are written (and then found):
+    ``refimpl.cache_dir('rise')``, with a hash of the training settings in the
+    name. Nothing is ever written into the committed folder."""
+    scale = refimpl.scale(scale)
+    name = f"schnet_{kind}_{scale}_" + _training_key(refimpl.preset(PRESETS, scale))
     return refimpl.cache_dir("rise") / name
 
 
@@ -275,7 +277,7 @@ def load_or_train(kind: str, scale: Optional[str] = None, data: Optional[dict] =
                   ) -> tuple[SchNetRegressor, dict]:
     """Load the weights of ``kind`` for ``scale``, or train them (and cache them)
     if absent. Returns ``(model, info)``."""
-    scale = scale or refimpl.scale()
+    scale = refimpl.scale(scale)
     P = refimpl.preset(PRESETS, scale)
     path = weights_path(kind, scale)
     if path.with_suffix(".pt").exists():
@@ -284,8 +286,8 @@ def load_or_train(kind: str, scale: Optional[str] = None, data: Optional[dict] =
             f"`{record['meta'].get('command', '?')}`)")
         return model, record["meta"]
     model, info = train_model(kind, P, data, log=log, device=device)
-    if scale != "book":
-        save_model(model, path, **info)
+    if scale != "smoke":
+        save_model(model, cache_weights_path(kind, scale), **info)
     return model.to(device) if device is not None else model, info
 
 
@@ -734,7 +736,9 @@ def _train_command(args) -> None:
     os.environ["REFIMPL_SCALE"] = args.scale
     P = refimpl.preset(PRESETS, args.scale)
     command = f"python -m refimpl.experiments.rise train --scale {args.scale}"
-    root = _data_root() if args.scale == "book" else refimpl.cache_dir("rise")
+    if args.out is not None:
+        command += f" --out {args.out}"
+    root = args.out if args.out is not None else refimpl.cache_dir("rise")
     root.mkdir(parents=True, exist_ok=True)
     log = _Tee(root / f"train_{args.scale}.log")
     log(f"$ {command}")
@@ -744,8 +748,9 @@ def _train_command(args) -> None:
     data = load_data(P)
     for kind in args.kinds:
         model, info = train_model(kind, P, data, log=log, progress=args.progress)
-        path = save_model(model, weights_path(kind, args.scale), command=command,
-                          **info)
+        target = (root / f"schnet_{kind}_{args.scale}" if args.out is not None
+                  else cache_weights_path(kind, args.scale))
+        path = save_model(model, target, command=command, **info)
         log(f"[{kind}] saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
@@ -771,12 +776,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                      description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train the SchNet models and save them")
-    train.add_argument("--scale", choices=refimpl.SCALES, default=refimpl.scale())
+    scale_help = "preset (default: REFIMPL_SCALE, else full on CUDA, book on a CPU)"
+    train.add_argument("--scale", choices=refimpl.SCALES, default=None, help=scale_help)
     train.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     train.add_argument("--progress", action="store_true")
+    train.add_argument("--out", type=Path, default=None,
+                       help="folder for the weights and the log (default: "
+                            "refimpl.cache_dir('rise'), where load_or_train finds them)")
     evaluate = sub.add_parser("evaluate", help="print the chapter's tables")
-    evaluate.add_argument("--scale", choices=refimpl.SCALES, default=refimpl.scale())
+    evaluate.add_argument("--scale", choices=refimpl.SCALES, default=None, help=scale_help)
     args = parser.parse_args(argv)
+    # an explicit --scale wins; REFIMPL_SCALE is read (and checked) only without one
+    args.scale = refimpl.scale(args.scale)
     {"train": _train_command, "evaluate": _evaluate_command}[args.command](args)
 
 

@@ -9,14 +9,14 @@ import refimpl
 
 def test_scale_default_follows_cuda(monkeypatch):
     monkeypatch.delenv("REFIMPL_SCALE", raising=False)
-    assert refimpl.scale() == ("paper" if torch.cuda.is_available() else "book")
+    assert refimpl.scale() == ("full" if torch.cuda.is_available() else "book")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert refimpl.scale() == "paper"
+    assert refimpl.scale() == "full"  # paper is never a default
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert refimpl.scale() == "book"
 
 
-@pytest.mark.parametrize("value", ["smoke", "book", "paper", " Smoke "])
+@pytest.mark.parametrize("value", ["smoke", "book", "full", "paper", " Smoke "])
 def test_scale_reads_environment(monkeypatch, value):
     monkeypatch.setenv("REFIMPL_SCALE", value)
     assert refimpl.scale() == value.strip().lower()
@@ -24,17 +24,22 @@ def test_scale_reads_environment(monkeypatch, value):
 
 def test_unknown_scale_lists_valid_ones(monkeypatch):
     monkeypatch.setenv("REFIMPL_SCALE", "huge")
-    with pytest.raises(ValueError, match="smoke, book, paper"):
+    with pytest.raises(ValueError, match="REFIMPL_SCALE='huge'.*smoke, book, full, paper"):
         refimpl.scale()
+    # an explicit choice (a CLI's --scale) wins over a bad environment variable
+    assert refimpl.scale("book") == "book"
+    assert refimpl.preset({"smoke": 1, "book": 2, "full": 3, "paper": 4}, "full") == 3
+    with pytest.raises(ValueError, match="scale='tiny'.*smoke, book, full, paper"):
+        refimpl.scale("tiny")
 
 
 def test_preset_picks_row_and_rejects_bad_tables(monkeypatch):
-    table = {"smoke": 1, "book": 2, "paper": 3}
+    table = {"smoke": 1, "book": 2, "full": 3, "paper": 4}
     monkeypatch.setenv("REFIMPL_SCALE", "smoke")
     assert refimpl.preset(table) == 1
-    assert refimpl.preset(table, "paper") == 3
+    assert refimpl.preset(table, "paper") == 4
     with pytest.raises(ValueError, match="missing"):
-        refimpl.preset({"smoke": 1, "book": 2})
+        refimpl.preset({"smoke": 1, "book": 2, "paper": 4})
     with pytest.raises(ValueError, match="unexpected"):
         refimpl.preset({**table, "huge": 4})
 
