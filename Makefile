@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
 
+# REFIMPL_PROGRESS=0: no progress bars in the rendered pages (they are on by
+# default when a reader runs a notebook).
+export REFIMPL_PROGRESS ?= 0
+
 book: $(STAMP)
 	$(JB) build . -W --keep-going
 	@echo "Open _build/html/index.html"

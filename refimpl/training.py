@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm import tqdm
+from refimpl.progress import enabled, tqdm
 
 from refimpl.checkpoint import registered_models, save_model, unwrap
 
@@ -278,7 +278,7 @@ def fit(
     resume: bool = True,
     seed: int = 0,
     device: Optional[torch.device | str] = None,
-    progress: bool = True,
+    progress: bool | None = None,
     ema_decay: Optional[float] = None,
 ) -> FitResult:
     r"""Train ``model`` on ``train_set``.
@@ -402,7 +402,7 @@ def fit(
         history, best_val, start_epoch = meta["history"], meta["best_val"], meta["epoch"]
 
     bar = tqdm(range(start_epoch, epochs), initial=start_epoch, total=epochs,
-               disable=not (progress and ctx.is_main), desc=type(model).__name__,
+               progress=enabled(progress) and ctx.is_main, desc=type(model).__name__,
                unit="epoch", dynamic_ncols=True)
     for epoch in bar:
         sampler.set_epoch(epoch)

@@ -487,7 +487,7 @@ def _predict(model: nn.Module, x: Tensor, device: torch.device, batch: int = 50
 def train_and_evaluate(model: nn.Module, problem: Problem, *, epochs: int,
                        batch_size: int, seed: int = 0, band_split: float = 8,
                        device: torch.device | str | None = None,
-                       progress: bool = False,
+                       progress: bool | None = None,
                        optim: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train one (unwrapped) model on ``problem`` with the shared protocol and score
     it on the test set. ``optim`` overrides entries of the shared optimiser settings
@@ -606,7 +606,7 @@ def _run(problems: Sequence[str], P: Mapping[str, Any], *, names: Sequence[str],
 def run_benchmark(P: Mapping[str, Any] | None = None, *,
                   problems: Sequence[str] = PROBLEMS, models: Sequence[str] = MODELS,
                   seeds: Sequence[int] | None = None, device=None,
-                  progress: bool = False,
+                  progress: bool | None = None,
                   data: Mapping[str, Problem] | None = None) -> BenchmarkResult:
     """Train and score every model on every problem for every seed.
 
@@ -631,7 +631,7 @@ def run_ablation(P: Mapping[str, Any] | None = None, *,
                  problems: Sequence[str] | None = None,
                  variants: Sequence[str] = ABLATIONS,
                  seeds: Sequence[int] | None = None, device=None,
-                 progress: bool = False,
+                 progress: bool | None = None,
                  data: Mapping[str, Problem] | None = None,
                  baseline: BenchmarkResult | None = None) -> BenchmarkResult:
     """Train the dual-space multi-scale model with its spectral part removed

@@ -205,7 +205,7 @@ class QM9Data:
         return len(self.atomic_numbers)
 
 
-def load_data(P: dict, progress: bool = False) -> QM9Data:
+def load_data(P: dict, progress: bool | None = None) -> QM9Data:
     """The QM9 training split (heavy atoms or with H) as dense tensors, with
     :math:`\\hat v` (scalar and per channel) from the same preprocessing as training."""
     from refimpl.molecules.qm9 import load_qm9
@@ -265,7 +265,7 @@ def train_models(
     *,
     arms: Sequence[str] = ("full", "truncated"),
     out: Optional[Path] = None,
-    progress: bool = True,
+    progress: bool | None = None,
     seed: int = 0,
     device: Optional[torch.device] = None,
     command: str = "",
@@ -387,7 +387,7 @@ def load_models(
 
 
 def load_or_train(
-    P: dict, data: QM9Data, *, scale: Optional[str] = None, progress: bool = False
+    P: dict, data: QM9Data, *, scale: Optional[str] = None, progress: bool | None = None
 ) -> tuple[dict[str, EquivariantDiffusion], dict, str]:
     """Committed (book) or cached (paper) weights when they exist and match the preset;
     otherwise train now (always at smoke scale).
@@ -550,7 +550,7 @@ def evaluate_arms(
     *,
     arms: Sequence[str] = ("A", "B", "C", "D", "C-pc"),
     seeds: Optional[Sequence[int]] = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> tuple[dict[str, list[dict]], dict[str, SampleResult]]:
     """Metrics of every arm and sampling seed (same atom counts for all arms of a
     seed).
@@ -560,12 +560,12 @@ def evaluate_arms(
         metrics, ``rg_w1``, ``type_tv``, ``nfe`` and ``seconds_per_molecule``; and
         the first seed's samples of every arm (for the 3-D views).
     """
-    from tqdm import tqdm
+    from refimpl.progress import tqdm
 
     seeds = P["seeds"] if seeds is None else seeds
     results: dict[str, list[dict]] = {a: [] for a in arms}
     samples: dict[str, SampleResult] = {}
-    for seed in tqdm(list(seeds), desc="sampling seeds", disable=not progress):
+    for seed in tqdm(list(seeds), desc="sampling seeds", progress=progress):
         g = torch.Generator().manual_seed(10_000 + seed)
         num_atoms = data.num_atoms.sample(P["n_samples"], generator=g)
         for a in arms:

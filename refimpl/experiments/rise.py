@@ -216,7 +216,7 @@ def _mae(model, view, y: Tensor, batch_size: int = 256) -> float:
 
 
 def train_model(kind: str, P: dict, data: Optional[dict] = None,
-                log: Callable[[str], None] = print, progress: bool = False,
+                log: Callable[[str], None] = print, progress: bool | None = None,
                 device: Optional[torch.device] = None
                 ) -> tuple[SchNetRegressor, dict]:
     """Train a :class:`SchNetRegressor` on ``kind`` (``"U0"`` or ``"planted"``).

@@ -114,7 +114,7 @@ def train_operator(model: nn.Module, u_in: Tensor, u_out: Tensor, *, n_train: in
                    n_val: int, epochs: int, batch_size: int = 32, lr: float = 1e-3,
                    weight_decay: float = 0.0, seed: int = 0,
                    device: Optional[torch.device] = None,
-                   progress: bool = False) -> TrainedOperator:
+                   progress: bool | None = None) -> TrainedOperator:
     r"""Fit ``model`` on the first ``n_train`` pairs, validate on the next ``n_val``
     and report the relative L2 error on the rest.
 
@@ -176,7 +176,7 @@ def erf_study(models: Mapping[str, Callable[[], nn.Module]], times: Sequence[flo
               n_test: int, epochs: int, batch_size: int = 32, lr: float = 1e-3,
               weight_decay: float = 0.0, n_explain: int = 16, resolution: int = 64,
               seed: int = 0, device: Optional[torch.device] = None,
-              progress: bool = False,
+              progress: bool | None = None,
               on_record: Optional[Callable[[ERFRecord], Any]] = None
               ) -> list[ERFRecord]:
     r"""Train every model at every horizon and score its spatial dependencies.

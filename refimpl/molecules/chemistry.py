@@ -312,16 +312,16 @@ def largest_fragment_smiles(mol) -> str | None:
     return mol_to_smiles(largest)
 
 
-def molecule_smiles(molecules: Any, progress: bool = False) -> list[str | None]:
+def molecule_smiles(molecules: Any, progress: bool | None = None) -> list[str | None]:
     """:func:`largest_fragment_smiles` of every molecule (None when invalid): the
     pipeline that makes the training SMILES for novelty."""
-    from tqdm import tqdm
+    from refimpl.progress import tqdm
 
     z, pos, mask = as_padded(molecules)
     orders = atom_stability(z, pos, mask, return_orders=True)["orders"].cpu().numpy()
     counts, zs = mask.sum(1).tolist(), z.cpu()
     out = []
-    for b in tqdm(range(z.size(0)), desc="RDKit SMILES", disable=not progress):
+    for b in tqdm(range(z.size(0)), desc="RDKit SMILES", progress=progress):
         n = counts[b]
         out.append(largest_fragment_smiles(to_rdkit_mol(zs[b, :n],
                                                         bonds=orders[b, :n, :n])))
@@ -329,7 +329,7 @@ def molecule_smiles(molecules: Any, progress: bool = False) -> list[str | None]:
 
 
 def evaluate_molecules(molecules: Any, train_smiles: Iterable[str] | None = None,
-                       progress: bool = False) -> dict[str, float | int | None]:
+                       progress: bool | None = None) -> dict[str, float | int | None]:
     r"""EDM's evaluation of 3-D molecules (plus heavy-atom variants).
 
     Args:
@@ -350,7 +350,7 @@ def evaluate_molecules(molecules: Any, train_smiles: Iterable[str] | None = None
     """
     from rdkit import Chem
 
-    from tqdm import tqdm
+    from refimpl.progress import tqdm
 
     z, pos, mask = as_padded(molecules)
     if z.size(0) == 0:
@@ -360,7 +360,7 @@ def evaluate_molecules(molecules: Any, train_smiles: Iterable[str] | None = None
     orders, counts = st["orders"].cpu().numpy(), mask.sum(1).tolist()
     zs = z.cpu()
     smiles, connected = [], []
-    for b in tqdm(range(n_mol), desc="RDKit validity", disable=not progress):
+    for b in tqdm(range(n_mol), desc="RDKit validity", progress=progress):
         n = counts[b]  # real atoms first (padded layout)
         mol = to_rdkit_mol(zs[b, :n], bonds=orders[b, :n, :n])
         connected.append(len(Chem.rdmolops.GetMolFrags(mol)) == 1)

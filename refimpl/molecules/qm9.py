@@ -147,7 +147,7 @@ def _count_items(stripped) -> np.ndarray:
 def parse_qm9_csv(
     sources: str | os.PathLike | io.IOBase | Sequence[str | os.PathLike | io.IOBase],
     strict: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> ParsedQM9:
     r"""Parse ``qm9pack``-style CSV files into validated flat arrays.
 
@@ -175,13 +175,13 @@ def parse_qm9_csv(
             the molecule's name and the problem.
     """
     import pandas as pd
-    from tqdm import tqdm
+    from refimpl.progress import tqdm
 
     if isinstance(sources, (str, os.PathLike, io.IOBase)):
         sources = [sources]
     usecols = list(_COLUMNS) + [t[1] for t in _TARGET_TABLE]
     frames = []
-    bar = tqdm(total=len(sources) + 3, desc="Parsing QM9 CSV", disable=not progress)
+    bar = tqdm(total=len(sources) + 3, desc="Parsing QM9 CSV", progress=progress)
     for src in sources:
         header = pd.read_csv(src, nrows=0)
         missing = [c for c in usecols if c not in header.columns]
@@ -477,7 +477,7 @@ class QM9Dataset(torch.utils.data.Dataset):
         ref[used] = sol[:, 0]
         return ref
 
-    def reference_smiles(self, progress: bool = True) -> list[str | None]:
+    def reference_smiles(self, progress: bool | None = None) -> list[str | None]:
         """EDM-pipeline SMILES of every molecule of this view (largest fragment of
         the molecule built from the distance-based bonds; None when RDKit rejects
         it), as needed for novelty: ``evaluate_molecules(samples,
@@ -501,10 +501,10 @@ class QM9Dataset(torch.utils.data.Dataset):
             lines = path.read_text().split("\n")
             if len(lines) == len(self):
                 return [s or None for s in lines]
-        from tqdm import tqdm
+        from refimpl.progress import tqdm
 
         out: list[str | None] = []
-        with tqdm(total=len(self), desc="RDKit SMILES", disable=not progress) as bar:
+        with tqdm(total=len(self), desc="RDKit SMILES", progress=progress) as bar:
             for start in range(0, len(self), 4096):
                 view = self.subset(range(start, min(start + 4096, len(self))))
                 out += molecule_smiles(view.dense(), progress=False)
@@ -612,7 +612,7 @@ def load_qm9(
     source: str = "qm9pack",
     strict: bool = False,
     root: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> QM9Dataset:
     r"""Load QM9 (offline by default) with EDM's train/val/test split.
 

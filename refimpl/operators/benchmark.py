@@ -111,7 +111,7 @@ def wave_data(t: float, n_train: int, n_val: int, n_test: int, resolution: int =
 
 def darcy_data(n_train: int, n_val: int, n_test: int, resolution: int = 33,
                test_resolutions: Iterable[int] = (), seed: int = 0,
-               oversample: int = 1, progress: bool = False, **kwargs: Any
+               oversample: int = 1, progress: bool | None = None, **kwargs: Any
                ) -> OperatorData:
     r"""Darcy flow :math:`a\mapsto u` (:func:`refimpl.pde.darcy.sample`).
 
@@ -295,7 +295,7 @@ def train_and_evaluate(
     weight_decay: float = 0.0,
     seed: int = 0,
     device: torch.device | str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     compile: bool = False,
 ) -> BenchmarkResults:
     r"""Train every model on every dataset under one protocol and score it.

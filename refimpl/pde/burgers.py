@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm import tqdm
+from refimpl.progress import tqdm
 
 from . import _checks, grf
 
@@ -60,7 +60,7 @@ def _default_dt(u0: torch.Tensor) -> float:
 
 def solve(u0: torch.Tensor, viscosity: float = 0.1, T: float = 1.0, *,
           record_steps: int = 1, dt: float | None = None,
-          progress: bool = False) -> torch.Tensor:
+          progress: bool | None = None) -> torch.Tensor:
     r"""Integrate ``u0`` to time ``T`` and record snapshots.
 
     Args:
@@ -108,7 +108,7 @@ def solve(u0: torch.Tensor, viscosity: float = 0.1, T: float = 1.0, *,
     u_h = torch.fft.rfft(u)
     out = torch.empty((u.shape[0], record_steps, s), device=u.device, dtype=u.dtype)
     bar = tqdm(total=record_steps * per_record, desc=f"Burgers nu={nu:g}",
-               disable=not progress, leave=False)
+               progress=progress, leave=False)
     for r in range(record_steps):
         for _ in range(per_record):
             a = nonlinear(u_h)
@@ -124,7 +124,7 @@ def solve(u0: torch.Tensor, viscosity: float = 0.1, T: float = 1.0, *,
 
 def sample(n: int, resolution: int = 256, viscosity: float = 0.1, T: float = 1.0,
            record_steps: int = 1, *, oversample: int = 1, dt: float | None = None,
-           seed: int = 0, progress: bool = False, device=None,
+           seed: int = 0, progress: bool | None = None, device=None,
            dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Draw ``n`` FNO-style Burgers pairs.
 

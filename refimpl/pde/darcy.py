@@ -43,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
-from tqdm import tqdm
+from refimpl.progress import tqdm
 
 from . import _checks, grf
 
@@ -139,7 +139,7 @@ def assemble(a: np.ndarray | torch.Tensor, f: float | np.ndarray | torch.Tensor 
 
 
 def solve(a: torch.Tensor, f: float | torch.Tensor = 1.0, *,
-          progress: bool = False) -> torch.Tensor:
+          progress: bool | None = None) -> torch.Tensor:
     r"""Solve :math:`-\nabla\cdot(a\nabla u) = f`, :math:`u|_{\partial} = 0`.
 
     Args:
@@ -159,7 +159,7 @@ def solve(a: torch.Tensor, f: float | torch.Tensor = 1.0, *,
     out = np.zeros((batch.shape[0], s, s))
     a_np = batch.detach().to(torch.float64).cpu().numpy()
     f_arg = f.detach().cpu() if isinstance(f, torch.Tensor) else f
-    for k in tqdm(range(batch.shape[0]), desc="Darcy solves", disable=not progress,
+    for k in tqdm(range(batch.shape[0]), desc="Darcy solves", progress=progress,
                   leave=False):
         A, b = assemble(a_np[k], f_arg)
         out[k, 1:-1, 1:-1] = spla.spsolve(A.tocsc(), b).reshape(s - 2, s - 2)
@@ -168,7 +168,7 @@ def solve(a: torch.Tensor, f: float | torch.Tensor = 1.0, *,
 
 def sample(n: int, resolution: int = 64, *, seed: int = 0, oversample: int = 1,
            modes: int = 32, alpha: float = 2.0, tau: float = 3.0,
-           a_plus: float = 12.0, a_minus: float = 3.0, progress: bool = False,
+           a_plus: float = 12.0, a_minus: float = 3.0, progress: bool | None = None,
            device=None, dtype: torch.dtype = torch.float32
            ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Draw ``n`` Darcy pairs ``(a, u)`` on an ``resolution`` × ``resolution`` grid.

@@ -43,7 +43,7 @@ _NOT_IN_KEY = ("progress", "device", "batch_size")
 
 
 def load(equation: str, *, cache: bool | None = None, refresh: bool = False,
-         progress: bool = True, device=None, **params: Any) -> Any:
+         progress: bool | None = None, device=None, **params: Any) -> Any:
     """Generate (or read from the cache) a dataset of ``equation``.
 
     Args:

@@ -63,7 +63,7 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm import tqdm
+from refimpl.progress import tqdm
 
 from . import _checks, grf
 
@@ -172,7 +172,7 @@ def _check_solver_args(viscosity, T, record_steps, dt, scheme, resolution):
 def solve(w0: torch.Tensor, viscosity: float, T: float, *,
           record_steps: int | None = None, dt: float | None = None,
           f: torch.Tensor | str | None = "fno", scheme: str = "rk3",
-          progress: bool = False) -> torch.Tensor:
+          progress: bool | None = None) -> torch.Tensor:
     r"""Integrate vorticity ``w0`` to time ``T`` and record snapshots.
 
     Args:
@@ -226,7 +226,7 @@ def solve(w0: torch.Tensor, viscosity: float, T: float, *,
     w_h = torch.fft.rfft2(w)
     out = torch.empty((w.shape[0], record_steps, s, s), device=w.device, dtype=w.dtype)
     bar = tqdm(total=record_steps * per_record, desc=f"Navier-Stokes nu={nu:g}",
-               disable=not progress, leave=False)
+               progress=progress, leave=False)
     for k in range(record_steps):
         for _ in range(per_record):
             if scheme == "rk3":
@@ -249,7 +249,7 @@ def solve(w0: torch.Tensor, viscosity: float, T: float, *,
 
 def sample(n: int, resolution: int = 64, viscosity: float = 1e-3, T: float = 20.0,
            record_steps: int | None = None, *, dt: float | None = None, seed: int = 0,
-           scheme: str = "rk3", batch_size: int | None = None, progress: bool = False,
+           scheme: str = "rk3", batch_size: int | None = None, progress: bool | None = None,
            device=None, dtype: torch.dtype = torch.float32
            ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Draw ``n`` FNO-style Navier–Stokes trajectories.
