@@ -1,0 +1,737 @@
+r"""Gaussian-shortcut diffusion (EDM + the characteristic step) at every scale.
+
+Four arms with identical data, features (types centred in every arm), network,
+optimiser and training budget :cite:`qu2025shortening`, :cite:`hoogeboom2022edm`:
+
+====  ===================================  ==========================================
+arm   model                                sampling
+====  ===================================  ==========================================
+A     full training, t ~ U{0..T}           from N(0, I) at T, every step (NFE T+1)
+B     A's weights                          from N(0, ṽ_{T*} I) at T* (NFE T*+1)
+C     truncated training, t ~ U{0..T*}     from N(0, ṽ_{T*} I) at T* (NFE T*+1)
+D     A's weights                          from N(0, I) at T, T* evenly spaced
+                                           steps (NFE T*+1, same as C)
+C-pc  C's weights                          per-channel start (ṽ^x, ṽ^h) (project
+                                           variant)
+====  ===================================  ==========================================
+
+Optimisation: AdamW with weight decay 1e-12, float32 and an EMA of the weights
+(used for sampling) at every scale. ``paper`` follows EDM exactly: AMSGrad, a
+constant learning rate and EDM's adaptive gradient clipping (the global norm is
+clipped to 1.5 × mean + 2 × std of the last 50 norms,
+:class:`refimpl.training.AdaptiveGradClip`). ``smoke`` and ``book`` (about 1e4
+steps on a CPU) use plain AdamW, a cosine learning-rate decay and clipping at a
+fixed norm, the settings the committed book weights were trained with.
+
+Command line (the book-scale weights in ``book/data/gaussian_shortcut`` were made
+with the first command)::
+
+    python -m refimpl.experiments.gaussian_shortcut train --scale book
+    python -m refimpl.experiments.gaussian_shortcut evaluate --scale book
+    python -m refimpl.experiments.gaussian_shortcut train --scale paper --out DIR  # GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+import refimpl
+from refimpl.checkpoint import load_model, save_model
+from refimpl.results import data_path
+from refimpl.diffusion import (
+    EquivariantDiffusion,
+    MoleculeTensors,
+    NodeCountDistribution,
+    SampleResult,
+    crop_collate,
+    data_variance,
+    encode,
+    evaluate_samples,
+    molecule_tensors,
+    radius_of_gyration,
+    reference_variance,
+    type_frequencies,
+)
+
+__all__ = [
+    "PRESETS",
+    "ARMS",
+    "COLUMNS",
+    "QM9Data",
+    "load_data",
+    "build_model",
+    "train_models",
+    "load_models",
+    "load_or_train",
+    "qm9_sample",
+    "weights_dir",
+    "cache_weights_dir",
+    "sample_arm",
+    "evaluate_arms",
+    "summarize",
+    "markdown_table",
+    "paired_difference",
+    "tstar_table",
+    "main",
+]
+
+#: Every size of the experiment and of chapter 4, per scale.
+PRESETS = {
+    "smoke": dict(
+        remove_h=True,
+        limit=800,
+        T=20,
+        t_star=11,
+        hidden_nf=16,
+        n_layers=2,
+        batch_size=32,
+        epochs=1,
+        lr=1e-3,
+        weight_decay=1e-12,
+        optimizer="adamw",
+        scheduler="cosine",
+        grad_clip=1.0,
+        ema_decay=None,
+        n_samples=12,
+        sample_batch=12,
+        seeds=(0,),
+        curve_molecules=64,
+        curve_grid=4,
+        curve_repeats=1,
+        toy_molecules=64,
+        sizes_M=(32, 64),
+        view_molecules=2,
+    ),
+    "book": dict(
+        remove_h=True,
+        limit=None,
+        T=200,
+        t_star=110,
+        hidden_nf=64,
+        n_layers=4,
+        batch_size=64,
+        epochs=8,
+        lr=5e-4,
+        weight_decay=1e-12,
+        optimizer="adamw",
+        scheduler="cosine",
+        grad_clip=2.0,
+        ema_decay=0.999,
+        n_samples=200,
+        sample_batch=200,
+        seeds=(0, 1, 2),
+        curve_molecules=500,
+        curve_grid=20,
+        curve_repeats=3,
+        toy_molecules=500,
+        sizes_M=(125, 250, 500, 1000),
+        view_molecules=6,
+    ),
+    "paper": dict(
+        remove_h=False,
+        limit=None,
+        T=1000,
+        t_star=550,
+        hidden_nf=256,
+        n_layers=9,
+        batch_size=64,
+        epochs=1100,
+        lr=1e-4,
+        weight_decay=1e-12,
+        optimizer="adamw_amsgrad",
+        scheduler=None,
+        grad_clip="adaptive",
+        ema_decay=0.9999,
+        n_samples=10000,
+        sample_batch=1000,
+        seeds=(0, 1, 2),
+        curve_molecules=2000,
+        curve_grid=40,
+        curve_repeats=5,
+        toy_molecules=500,
+        sizes_M=(250, 500, 1000, 2000),
+        view_molecules=6,
+    ),
+}
+PRESETS["full"] = PRESETS["book"]  # placeholder until the chapter sizes `full`
+
+#: The compared arms: (weights, start, step rule).
+ARMS = {
+    "A": dict(weights="full", start="T", label="full training, full sampling"),
+    "B": dict(weights="full", start="t_star", label="full training, sampling from T*"),
+    "C": dict(
+        weights="truncated", start="t_star", label="truncated training and sampling"
+    ),
+    "D": dict(
+        weights="full",
+        start="T",
+        n_steps="t_star",
+        label="full training, strided sampling (NFE of C)",
+    ),
+    "C-pc": dict(
+        weights="truncated",
+        start="t_star",
+        per_channel=True,
+        label="as C, per-channel start variance",
+    ),
+}
+
+
+@dataclass
+class QM9Data:
+    """Training molecules and the statistics the samplers and metrics need."""
+
+    train: MoleculeTensors
+    atomic_numbers: tuple[int, ...]
+    num_atoms: NodeCountDistribution
+    v_hat: float
+    v_x: float
+    v_h: float
+    rg: torch.Tensor
+    type_freq: torch.Tensor
+    estimator: str = "unbiased_subspace"
+
+    @property
+    def num_types(self) -> int:
+        return len(self.atomic_numbers)
+
+
+def load_data(P: dict, progress: bool | None = None) -> QM9Data:
+    """The QM9 training split (heavy atoms or with H) as dense tensors, with
+    :math:`\\hat v` (scalar and per channel) from the same preprocessing as training."""
+    from refimpl.molecules.qm9 import load_qm9
+
+    ds = load_qm9(remove_h=P["remove_h"], limit=P["limit"], seed=0, progress=progress)
+    train = ds.split("train")
+    atomic_numbers = (6, 7, 8, 9) if P["remove_h"] else (1, 6, 7, 8, 9)
+    x, onehot, mask = molecule_tensors(train, atomic_numbers)
+    xc, h = encode(x.double(), onehot.double(), mask.double())
+    z = torch.cat([xc, h], -1)
+    types = torch.where(
+        mask[..., 0] > 0, onehot.argmax(-1), torch.full_like(mask[..., 0], -1).long()
+    )
+    return QM9Data(
+        train=MoleculeTensors(x, onehot, mask),
+        atomic_numbers=atomic_numbers,
+        num_atoms=NodeCountDistribution(mask.sum((1, 2)).long()),
+        v_hat=float(data_variance(z, mask.double())),
+        v_x=float(data_variance(xc, mask.double())),
+        v_h=float(data_variance(h, mask.double())),
+        rg=radius_of_gyration(x.double(), mask.double()),
+        type_freq=type_frequencies(types, len(atomic_numbers)),
+    )
+
+
+def build_model(P: dict, num_types: int) -> EquivariantDiffusion:
+    """EDM with the preset's EGNN; type centring on (in every arm)."""
+    return EquivariantDiffusion(
+        num_types,
+        3,
+        T=P["T"],
+        hidden_nf=P["hidden_nf"],
+        n_layers=P["n_layers"],
+        center_types=True,
+    )
+
+
+def weights_dir(scale: str) -> Path:
+    """Where a scale's weights are read from: the committed book-scale weights
+    (``book/data/gaussian_shortcut``, shipped as package data) when they exist, else
+    :func:`cache_weights_dir`. Nothing is ever written into the committed folder."""
+    committed = data_path("gaussian_shortcut")
+    if scale == "book" and (committed / "full.pt").is_file():
+        return committed
+    return cache_weights_dir(scale)
+
+
+def cache_weights_dir(scale: str) -> Path:
+    """Where weights trained here at ``scale`` are written (and then found):
+    ``refimpl.cache_dir("gaussian_shortcut", scale)``."""
+    return refimpl.cache_dir("gaussian_shortcut", scale)
+
+
+def train_models(
+    P: dict,
+    data: QM9Data,
+    *,
+    arms: Sequence[str] = ("full", "truncated"),
+    out: Optional[Path] = None,
+    progress: bool | None = None,
+    seed: int = 0,
+    device: Optional[torch.device] = None,
+    command: str = "",
+    checkpoint: bool = False,
+) -> tuple[dict[str, EquivariantDiffusion], dict]:
+    """Train the full (``t ~ U{0..T}``) and truncated (``t ~ U{0..T*}``) models with
+    the same budget (epochs, batch, optimiser, seed) via :func:`refimpl.training.fit`.
+
+    Returns:
+        ``(models, log)``: the EMA weights (the raw weights without EMA) per arm, and
+        the training log (preset, command, data variances, per-epoch history); both
+        are saved to ``out`` when given (``<arm>.pt/.json``, ``training_log.json``).
+    """
+    from refimpl.training import fit
+
+    models, log = (
+        {},
+        {
+            "preset": {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in P.items()
+            },
+            "command": command,
+            "scale": refimpl.scale(),
+            "torch": torch.__version__,
+            "v_hat": data.v_hat,
+            "v_x": data.v_x,
+            "v_h": data.v_h,
+            "estimator": data.estimator,
+            "n_train": len(data.train),
+            "arms": {},
+        },
+    )
+    for arm in arms:
+        if arm not in ("full", "truncated"):
+            raise ValueError(
+                f"unknown training arm {arm!r}; expected 'full' or 'truncated'"
+            )
+        t_max = P["T"] if arm == "full" else P["t_star"]
+        refimpl.seed_everything(seed)
+        model = build_model(P, data.num_types)
+
+        def step_fn(m, batch, t_max=t_max):
+            return m(*batch, t_max=t_max)
+
+        t0 = time.perf_counter()
+        res = fit(
+            model,
+            data.train,
+            epochs=P["epochs"],
+            batch_size=P["batch_size"],
+            step_fn=step_fn,
+            lr=P["lr"],
+            weight_decay=P["weight_decay"],
+            optimizer=P.get("optimizer", "adamw"),
+            scheduler=P.get("scheduler", "cosine"),
+            grad_clip=P["grad_clip"],
+            ema_decay=P["ema_decay"],
+            collate_fn=crop_collate,
+            seed=seed,
+            amp=False,  # EDM trains in float32 throughout
+            device=device,
+            progress=progress,
+            checkpoint_dir=(
+                refimpl.cache_dir("gaussian_shortcut", "ckpt", arm)
+                if checkpoint
+                else None
+            ),
+        )
+        seconds = time.perf_counter() - t0
+        best = (res.ema_model if res.ema_model is not None else res.model).eval()
+        steps = P["epochs"] * -(-len(data.train) // P["batch_size"])
+        log["arms"][arm] = {
+            "t_max": t_max,
+            "optimizer_steps": steps,
+            "seconds": seconds,
+            "history": res.history,
+        }
+        models[arm] = best
+        if out is not None:
+            save_model(
+                best.cpu(),
+                Path(out) / arm,
+                arm=arm,
+                t_max=t_max,
+                t_star=P["t_star"],
+                v_hat=data.v_hat,
+                v_x=data.v_x,
+                v_h=data.v_h,
+                estimator=data.estimator,
+                optimizer_steps=steps,
+                ema_decay=P["ema_decay"],
+                command=command,
+            )
+            best.to(device or refimpl.device())
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        path = Path(out) / "training_log.json"
+        if path.exists():  # keep the record of arms not retrained now
+            old_arms = json.loads(path.read_text()).get("arms", {})
+            log["arms"] = {
+                **{k: v for k, v in old_arms.items() if k not in log["arms"]},
+                **log["arms"],
+            }
+        path.write_text(json.dumps(log, indent=2) + "\n")
+    return models, log
+
+
+def load_models(
+    directory: Path, device: Optional[torch.device] = None
+) -> dict[str, EquivariantDiffusion]:
+    """The ``full`` and ``truncated`` weights saved by :func:`train_models`."""
+    out = {}
+    for arm in ("full", "truncated"):
+        model, _ = load_model(
+            Path(directory) / arm, map_location=device or refimpl.device()
+        )
+        out[arm] = model.eval()
+    return out
+
+
+def load_or_train(
+    P: dict, data: QM9Data, *, scale: Optional[str] = None, progress: bool | None = None
+) -> tuple[dict[str, EquivariantDiffusion], dict, str]:
+    """Committed (book) or cached (paper) weights when they exist and match the preset;
+    otherwise train now (always at smoke scale).
+
+    Returns:
+        ``(models, log, origin)`` with the training log of :func:`train_models`.
+    """
+    scale = scale or refimpl.scale()
+    d = weights_dir(scale)
+    files = [d / f"{a}.pt" for a in ("full", "truncated")] + [d / "training_log.json"]
+    if scale != "smoke" and all(f.exists() for f in files):
+        models = load_models(d)
+        ok = all(
+            m.T == P["T"]
+            and m.config()["hidden_nf"] == P["hidden_nf"]
+            and m.config()["n_layers"] == P["n_layers"]
+            for m in models.values()
+        )
+        if ok:
+            log = json.loads((d / "training_log.json").read_text())
+            where = ("the committed book weights (refimpl.bookdata/gaussian_shortcut)"
+                     if d == data_path("gaussian_shortcut") else str(d))
+            return models, log, f"loaded from {where}"
+    models, log = train_models(
+        P, data, progress=progress,
+        out=None if scale == "smoke" else cache_weights_dir(scale)
+    )
+    return models, log, "trained in this run"
+
+
+def qm9_sample(
+    M: int, *, remove_h: bool, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``M`` random molecules of QM9's training split as ``(x, onehot, node_mask)``
+    (float64)."""
+    from refimpl.molecules.qm9 import load_qm9
+
+    train = load_qm9(remove_h=remove_h, progress=False).split("train")
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(train), generator=g)[:M].sort().values
+    atomic_numbers = (6, 7, 8, 9) if remove_h else (1, 6, 7, 8, 9)
+    x, onehot, mask = molecule_tensors(train.subset(pick), atomic_numbers)
+    return x.double(), onehot.double(), mask.double()
+
+
+#: Column labels of :func:`markdown_table`.
+COLUMNS = {
+    "valence_feasible_atoms": "atom stab. (feasible)",
+    "valence_feasible_molecules": "mol. stab. (feasible)",
+    "atom_stability": "atom stab.",
+    "molecule_stability": "mol. stab.",
+    "validity": "valid",
+    "uniqueness": "unique",
+    "valid_x_unique": "V×U",
+    "valid_and_connected": "valid & conn.",
+    "rg_w1": "W1(R_g) Å",
+    "nfe": "NFE",
+    "seconds_per_molecule": "s / molecule",
+}
+
+
+def markdown_table(
+    summary: dict,
+    keys: Sequence[str],
+    *,
+    percent: Sequence[str] = (
+        "valence_feasible_atoms",
+        "valence_feasible_molecules",
+        "atom_stability",
+        "molecule_stability",
+        "validity",
+        "uniqueness",
+        "valid_x_unique",
+        "valid_and_connected",
+    ),
+) -> str:
+    """A Markdown table of :func:`summarize` output (mean ± sd over seeds)."""
+    head = "| arm | " + " | ".join(COLUMNS.get(k, k) for k in keys) + " |"
+    lines = [head, "|" + "---|" * (len(keys) + 1)]
+    for arm, row in summary.items():
+        cells = []
+        for k in keys:
+            m, s = row[k]
+            if k in percent:
+                cells.append(f"{100 * m:.1f} ± {100 * s:.1f}")
+            elif k == "nfe":
+                cells.append(f"{m:.0f}")
+            elif k == "seconds_per_molecule":
+                cells.append(f"{m:.4f}")
+            else:
+                cells.append(f"{m:.3f} ± {s:.3f}")
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _start(arm: dict, P: dict, data: QM9Data, model: EquivariantDiffusion) -> dict:
+    kw: dict = {}
+    if arm["start"] == "t_star":
+        t = P["t_star"]
+        if arm.get("per_channel"):
+            v = [
+                float(reference_variance(model.schedule, t, data.v_x)),
+                float(reference_variance(model.schedule, t, data.v_h)),
+            ]
+        else:
+            v = float(reference_variance(model.schedule, t, data.v_hat))
+        kw.update(start_t=t, start_variance=v)
+    if arm.get("n_steps") == "t_star":
+        kw.update(n_steps=P["t_star"])
+    return kw
+
+
+def sample_arm(
+    name: str, models: dict, P: dict, data: QM9Data, num_atoms: torch.Tensor, seed: int
+) -> tuple[SampleResult, float]:
+    """Samples of one arm for the given atom counts, and the sampling seconds (after a
+    warm-up; device synchronised)."""
+    arm = ARMS[name]
+    model = models[arm["weights"]]
+    dev = next(model.parameters()).device
+    kw = _start(arm, P, data, model)
+    model.sample(num_atoms[:2].to(dev), **kw)  # warm-up (allocations, first-call costs)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    parts, seconds = [], 0.0
+    for i in range(0, num_atoms.numel(), P["sample_batch"]):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        res = model.sample(
+            num_atoms[i : i + P["sample_batch"]].to(dev), generator=g, **kw
+        )
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds += time.perf_counter() - t0
+        parts.append(res)
+    n = max(r.x.shape[1] for r in parts)
+
+    def pad(t: torch.Tensor, fill) -> torch.Tensor:
+        extra = n - t.shape[1]
+        if extra == 0:
+            return t
+        shape = (t.shape[0], extra) + tuple(t.shape[2:])
+        return torch.cat(
+            [t, torch.full(shape, fill, dtype=t.dtype, device=t.device)], 1
+        )
+
+    out = SampleResult(
+        x=torch.cat([pad(r.x, 0.0) for r in parts]),
+        types=torch.cat([pad(r.types, -1) for r in parts]),
+        node_mask=torch.cat([pad(r.node_mask, 0.0) for r in parts]),
+        nfe=parts[0].nfe,
+    )
+    return out, seconds
+
+
+def evaluate_arms(
+    models: dict,
+    P: dict,
+    data: QM9Data,
+    *,
+    arms: Sequence[str] = ("A", "B", "C", "D", "C-pc"),
+    seeds: Optional[Sequence[int]] = None,
+    progress: bool | None = None,
+) -> tuple[dict[str, list[dict]], dict[str, SampleResult]]:
+    """Metrics of every arm and sampling seed (same atom counts for all arms of a
+    seed).
+
+    Returns:
+        ``(results, samples)``: per arm, one dict per seed with the chemistry
+        metrics, ``rg_w1``, ``type_tv``, ``nfe`` and ``seconds_per_molecule``; and
+        the first seed's samples of every arm (for the 3-D views).
+    """
+    from refimpl.progress import tqdm
+
+    seeds = P["seeds"] if seeds is None else seeds
+    results: dict[str, list[dict]] = {a: [] for a in arms}
+    samples: dict[str, SampleResult] = {}
+    for seed in tqdm(list(seeds), desc="sampling seeds", progress=progress):
+        g = torch.Generator().manual_seed(10_000 + seed)
+        num_atoms = data.num_atoms.sample(P["n_samples"], generator=g)
+        for a in arms:
+            res, sec = sample_arm(a, models, P, data, num_atoms, seed)
+            m = evaluate_samples(
+                res,
+                data.atomic_numbers,
+                reference_rg=data.rg,
+                reference_type_freq=data.type_freq,
+            )
+            m["seconds_per_molecule"] = sec / num_atoms.numel()
+            results[a].append(m)
+            samples.setdefault(a, res)
+    return results, samples
+
+
+def summarize(
+    results: dict[str, list[dict]],
+    keys: Sequence[str] = (
+        "valence_feasible_atoms",
+        "valence_feasible_molecules",
+        "atom_stability",
+        "molecule_stability",
+        "validity",
+        "uniqueness",
+        "valid_x_unique",
+        "valid_and_connected",
+        "rg_w1",
+        "type_tv",
+        "nfe",
+        "seconds_per_molecule",
+    ),
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Mean and standard deviation over seeds, per arm and metric."""
+    out = {}
+    for arm, rows in results.items():
+        out[arm] = {}
+        for k in keys:
+            v = torch.tensor([float(r[k]) for r in rows], dtype=torch.float64)
+            out[arm][k] = (float(v.mean()), float(v.std()) if v.numel() > 1 else 0.0)
+    return out
+
+
+def paired_difference(
+    results: dict[str, list[dict]], arm: str, baseline: str, key: str
+) -> tuple[float, float]:
+    """Mean and standard deviation over seeds of ``results[arm] - results[baseline]``
+    for one metric (arms of a seed share their atom counts, so the pairing removes
+    that part of the seed-to-seed variation)."""
+    a = torch.tensor([float(r[key]) for r in results[arm]], dtype=torch.float64)
+    b = torch.tensor([float(r[key]) for r in results[baseline]], dtype=torch.float64)
+    if a.numel() != b.numel():
+        raise ValueError(
+            f"arms {arm!r} and {baseline!r} have different numbers of seeds"
+        )
+    d = a - b
+    return float(d.mean()), float(d.std()) if d.numel() > 1 else 0.0
+
+
+def tstar_table(
+    curves: dict,
+    stats: Sequence[str],
+    *,
+    factors: Sequence[float] = (1, 2, 4),
+    absolute: Sequence[float] = (),
+) -> str:
+    """A Markdown table of :math:`T^*/T` per dataset and statistic at tolerances
+    ``factor × band`` (and absolute tolerances); "—" where the curve never stays
+    below the tolerance, or the statistic does not apply."""
+    cols = [f"{f:g}b" for f in factors] + [f"ε={a:g}" for a in absolute]
+    lines = [
+        "| data | statistic | band b | "
+        + " | ".join(f"T*/T at {c}" for c in cols)
+        + " |",
+        "|" + "---|" * (3 + len(cols)),
+    ]
+    for label, c in curves.items():
+        for stat in stats:
+            if stat not in c.value:
+                continue
+            b = c.band(stat)
+            vals = c.t_star(stat, [f * b for f in factors] + list(absolute))
+            cells = ["—" if v is None else f"{v / c.T:.3f}" for v in vals]
+            lines.append(f"| {label} | {stat} | {b:.4f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m refimpl.experiments.gaussian_shortcut",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("command", choices=["train", "evaluate"])
+    parser.add_argument("--scale", choices=list(refimpl.SCALES), default=None)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="weights folder (train: written here, default the cache "
+        "refimpl.cache_dir('gaussian_shortcut', SCALE); evaluate: read from here, "
+        "default the committed book weights at book scale, else the cache)",
+    )
+    parser.add_argument("--arms", nargs="+", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="keep resumable training checkpoints in the cache",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="write evaluation results here"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=None, help="molecules per arm and seed"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    args = parser.parse_args(argv)
+    scale = refimpl.scale(args.scale)  # an explicit --scale wins over REFIMPL_SCALE
+    os.environ["REFIMPL_SCALE"] = scale
+    P = refimpl.preset(PRESETS, scale)
+    if args.out is not None:
+        out = args.out
+    else:
+        out = cache_weights_dir(scale) if args.command == "train" else weights_dir(scale)
+    print(f"scale={scale} device={refimpl.device()} preset={P}", flush=True)
+    data = load_data(P, progress=True)
+    print(
+        f"{len(data.train)} training molecules; v_hat={data.v_hat:.4f} "
+        f"(v_x={data.v_x:.4f}, v_h={data.v_h:.5f}, {data.estimator})",
+        flush=True,
+    )
+    if args.command == "train":
+        command = "python -m refimpl.experiments.gaussian_shortcut " + " ".join(
+            sys.argv[1:] if argv is None else list(argv)
+        )
+        train_models(
+            P,
+            data,
+            arms=args.arms or ("full", "truncated"),
+            out=out,
+            seed=args.seed,
+            command=command,
+            checkpoint=args.checkpoint,
+        )
+        print(f"saved to {out}", flush=True)
+    else:
+        models = load_models(out)
+        if args.samples is not None:
+            P = dict(P, n_samples=args.samples)
+        res, _ = evaluate_arms(
+            models,
+            P,
+            data,
+            arms=args.arms or tuple(ARMS),
+            seeds=args.seeds,
+            progress=True,
+        )
+        summary = summarize(res)
+        for arm, row in summary.items():
+            print(arm, {k: f"{m:.4g}±{s:.2g}" for k, (m, s) in row.items()}, flush=True)
+        if args.json:
+            args.json.write_text(
+                json.dumps({"results": res, "summary": summary}, indent=2)
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,465 @@
+r"""Train several operators side by side on the same data and tabulate them.
+
+The loops of chapter 1 live here so that the notebook cells stay short:
+
+* :func:`wave_data` and :func:`darcy_data` build train/validation/test splits (plus
+  test sets of the *same functions* at other resolutions) from :mod:`refimpl.pde`;
+* :func:`train_and_evaluate` trains every model on every dataset with
+  :func:`refimpl.training.fit` (same epochs, batch, optimiser and seed), selects the
+  weights on the validation set, and scores the test sets;
+* :class:`BenchmarkResults` renders the Markdown tables and
+  :func:`plot_predictions` the prediction-versus-truth figure.
+
+Metric: the relative :math:`L^2` error per test sample, averaged over the test set
+(:func:`refimpl.operators.losses.relative_l2`), on decoded (physical-unit) fields.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from .losses import relative_l2
+from .normalized import NormalizedOperator
+
+__all__ = ["OperatorData", "wave_data", "darcy_data", "RunResult", "BenchmarkResults",
+           "model_factories", "model_table", "train_and_evaluate", "evaluate_operator",
+           "predict", "plot_predictions", "plot_transfer", "maybe_compile"]
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class OperatorData:
+    """Input/target fields ``(N, C, H, W)`` of one operator-learning task.
+
+    The test rows come *first* in the seeded draw of :mod:`refimpl.pde`, whose
+    draws are prefix-stable, so ``extra_tests`` (keyed by a label such as
+    ``"65x65"``) hold the same test functions sampled on other grids.
+    """
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    extra_tests: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        return tuple(self.x_train.shape[-2:])
+
+    @property
+    def label(self) -> str:
+        return "x".join(map(str, self.resolution))
+
+    def __repr__(self) -> str:
+        extra = ", ".join(self.extra_tests) or "none"
+        return (f"OperatorData({self.name!r}, train={len(self.x_train)}, "
+                f"val={len(self.x_val)}, test={len(self.x_test)}, grid={self.label}, "
+                f"extra tests: {extra})")
+
+
+def _check_split(n_train: int, n_val: int, n_test: int) -> None:
+    for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+
+
+def _split(name: str, x: Tensor, y: Tensor, n_val: int, n_test: int) -> OperatorData:
+    x, y = x.unsqueeze(1), y.unsqueeze(1)
+    v = n_test + n_val
+    return OperatorData(name, x[v:], y[v:], x[n_test:v], y[n_test:v], x[:n_test],
+                        y[:n_test])
+
+
+def wave_data(t: float, n_train: int, n_val: int, n_test: int, resolution: int = 64,
+              test_resolutions: Iterable[int] = (), seed: int = 0, **kwargs: Any
+              ) -> OperatorData:
+    r"""The wave benchmark :math:`u_0\mapsto u(\cdot,t)`
+    (:func:`refimpl.pde.wave.sample`).
+
+    Args:
+        t: horizon.
+        n_train, n_val, n_test: split sizes.
+        resolution: grid of the train/validation/test sets.
+        test_resolutions: further grids on which the test functions are sampled
+            (``extra_tests``), for zero-shot discretisation transfer.
+        seed: seed of the coefficient draw.
+        **kwargs: ``K``, ``c``, ``r`` of :func:`refimpl.pde.wave.sample`.
+    """
+    from refimpl.pde import wave
+
+    _check_split(n_train, n_val, n_test)
+    n = n_train + n_val + n_test
+    u0, ut = wave.sample(n, t, resolution=resolution, seed=seed, **kwargs)
+    data = _split(f"wave t={t:g}", u0, ut, n_val, n_test)
+    for res in test_resolutions:
+        a, b = wave.sample(n_test, t, resolution=res, seed=seed, **kwargs)
+        data.extra_tests[f"{res}x{res}"] = (a.unsqueeze(1), b.unsqueeze(1))
+    return data
+
+
+def darcy_data(n_train: int, n_val: int, n_test: int, resolution: int = 33,
+               test_resolutions: Iterable[int] = (), seed: int = 0,
+               oversample: int = 1, progress: bool | None = None, **kwargs: Any
+               ) -> OperatorData:
+    r"""Darcy flow :math:`a\mapsto u` (:func:`refimpl.pde.darcy.sample`).
+
+    The coefficient field of a seed is the same continuous field at every grid; a
+    test set at another resolution is solved on the same fine grid as the training
+    set whenever the two nest (e.g. 33 with ``oversample=2`` and 65), so that the
+    targets differ only by sub-sampling, not by discretisation error.
+
+    Args:
+        n_train, n_val, n_test: split sizes.
+        resolution: nodes per side (walls included).
+        test_resolutions: further grids for ``extra_tests``.
+        seed: seed of the Gaussian random field.
+        oversample: solve on the ``(resolution-1)*oversample+1`` grid and sub-sample.
+        progress: progress bar over the solves.
+        **kwargs: further arguments of :func:`refimpl.pde.darcy.sample`.
+    """
+    from refimpl.pde import darcy
+
+    _check_split(n_train, n_val, n_test)
+    n = n_train + n_val + n_test
+    a, u = darcy.sample(n, resolution, seed=seed, oversample=oversample,
+                        progress=progress, **kwargs)
+    data = _split("Darcy", a, u, n_val, n_test)
+    fine = (resolution - 1) * oversample
+    for res in test_resolutions:
+        factor = fine // (res - 1) if fine % (res - 1) == 0 else 1
+        a2, u2 = darcy.sample(n_test, res, seed=seed, oversample=max(factor, 1),
+                              progress=progress, **kwargs)
+        data.extra_tests[f"{res}x{res}"] = (a2.unsqueeze(1), u2.unsqueeze(1))
+    return data
+
+
+# --------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, batch_size: int = 64,
+            device: torch.device | str | None = None) -> Tensor:
+    """Evaluate ``model`` on ``x`` in eval mode, batch by batch; returns CPU tensors."""
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = [model(x[i:i + batch_size].to(device)).float().cpu()
+           for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate_operator(model: nn.Module, x: Tensor, y: Tensor,
+                      batch_size: int = 64) -> Tensor:
+    """Per-sample relative L2 errors of ``model`` on ``(x, y)``, shape ``(N,)``."""
+    return relative_l2(predict(model, x, batch_size), y.float(), reduction="none")
+
+
+# ------------------------------------------------------------------------ results
+@dataclass
+class RunResult:
+    """One trained model on one dataset."""
+
+    model: str
+    dataset: str
+    family: str
+    n_params: int
+    val: float
+    test: float
+    extra: dict[str, float]
+    seconds: float
+    history: list[dict[str, float]]
+    net: nn.Module = field(repr=False)
+
+
+def _fmt(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+@dataclass
+class BenchmarkResults:
+    """The runs of :func:`train_and_evaluate`, with table renderers."""
+
+    runs: list[RunResult]
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(r.model for r in self.runs))
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(r.dataset for r in self.runs))
+
+    def get(self, model: str, dataset: str) -> RunResult:
+        for run in self.runs:
+            if run.model == model and run.dataset == dataset:
+                return run
+        raise KeyError(f"no run of model {model!r} on dataset {dataset!r}")
+
+    def table(self, seconds: bool = False) -> str:
+        """Markdown table: one row per model, test relative L2 per dataset."""
+        head = ["model", "family", "parameters"] + [f"{d}" for d in self.datasets]
+        if seconds:
+            head.append("train s (all)")
+        lines = ["| " + " | ".join(head) + " |",
+                 "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
+        for name in self.models:
+            runs = [self.get(name, d) for d in self.datasets]
+            row = [name, runs[0].family, f"{runs[0].n_params:,}"]
+            row += [_fmt(r.test) for r in runs]
+            if seconds:
+                row.append(f"{sum(r.seconds for r in runs):.0f}")
+            lines.append("| " + " | ".join(row) + " |")
+        return "\n".join(lines)
+
+    def verdicts(self, grid: str, threshold: float = 1.5) -> str:
+        """One line per model: the worst zero-shot/training-grid error ratio over the
+        datasets on ``grid`` and whether it stays below ``threshold``."""
+        out = []
+        for m in self.models:
+            runs = [self.get(m, d) for d in self.datasets]
+            worst = max(r.extra[grid] / r.test for r in runs)
+            verdict = "transfers" if worst < threshold else "degrades"
+            out.append(f"{m:10s} ({runs[0].family:10s}) worst ratio {worst:6.2f} "
+                       f"-> {verdict}")
+        return "\n".join(out)
+
+    def transfer_table(self, dataset: str) -> str:
+        """Markdown table of the zero-shot errors on the other grids of ``dataset``
+        next to the error on the training grid, with their ratio."""
+        runs = [self.get(m, dataset) for m in self.models]
+        labels = list(runs[0].extra)
+        if not labels:
+            raise ValueError(f"dataset {dataset!r} has no test sets on other grids")
+        head = ["model", "family", "train grid"] + labels + \
+            [f"ratio {lab}" for lab in labels]
+        lines = ["| " + " | ".join(head) + " |",
+                 "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+        for r in runs:
+            row = [r.model, r.family, _fmt(r.test)]
+            row += [_fmt(r.extra[lab]) for lab in labels]
+            row += [f"{r.extra[lab] / r.test:.2f}" for lab in labels]
+            lines.append("| " + " | ".join(row) + " |")
+        return "\n".join(lines)
+
+
+def model_factories(configs: Mapping[str, Mapping[str, Any]], in_channels: int = 1,
+                    out_channels: int = 1) -> dict[str, Callable[[], nn.Module]]:
+    """Zero-argument factories for :func:`train_and_evaluate` from a table
+    ``{class name: constructor kwargs}``, e.g. ``{"FNO": dict(modes=8, width=16,
+    n_layers=4)}``; the class names are those of :mod:`refimpl.operators.models`."""
+    from . import models as zoo
+
+    known = {n: getattr(zoo, n) for n in zoo.__all__
+             if isinstance(getattr(zoo, n), type) and n != "NeuralOperator"
+             and issubclass(getattr(zoo, n), zoo.NeuralOperator)}
+    out: dict[str, Callable[[], nn.Module]] = {}
+    for name, kwargs in configs.items():
+        if name not in known:
+            raise ValueError(f"unknown model {name!r}; known: {sorted(known)}")
+        out[name] = (lambda c=known[name], k=dict(kwargs):
+                     c(in_channels, out_channels, **k))
+    return out
+
+
+def model_table(factories: Mapping[str, Callable[[], nn.Module]]) -> str:
+    """Markdown table of the models a set of factories builds: name, family (read
+    from the ``family`` attribute), parameter count and the docstring's first line."""
+    lines = ["| model | family | parameters | what it is |", "|---|---|---:|---|"]
+    for name, factory in factories.items():
+        model = factory()
+        doc = (type(model).__doc__ or "").strip().splitlines()[0].rstrip(",:")
+        lines.append(f"| {name} | {getattr(model, 'family', '?')} | "
+                     f"{sum(p.numel() for p in model.parameters()):,} | {doc} |")
+    return "\n".join(lines)
+
+
+def train_and_evaluate(
+    models: Mapping[str, Callable[[], nn.Module]],
+    datasets: Sequence[OperatorData],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    compile: bool = False,
+) -> BenchmarkResults:
+    r"""Train every model on every dataset under one protocol and score it.
+
+    For each pair: seed, build a fresh model from its factory, wrap it in a
+    :class:`NormalizedOperator` fitted on the training split, train with
+    :func:`refimpl.training.fit` (Adam, cosine schedule, relative-L2 loss on decoded
+    fields, the same ``epochs``, ``batch_size``, ``lr`` and ``seed`` for all),
+    restore the weights of the epoch with the lowest **validation** error (the test
+    set is never used for selection), then compute the mean relative L2 error on the
+    test set and on every ``extra_tests`` grid (zero-shot).
+
+    Args:
+        models: name -> zero-argument factory returning a fresh ``nn.Module``
+            ``(B, C_in, H, W) -> (B, C_out, H, W)``.
+        datasets: the tasks.
+        epochs, batch_size, lr, weight_decay, seed: the shared protocol.
+        device: default :func:`refimpl.device`.
+        progress: tqdm bars of :func:`~refimpl.training.fit`.
+        compile: try :func:`torch.compile` on each model (see :func:`maybe_compile`).
+
+    Returns:
+        :class:`BenchmarkResults`.
+    """
+    import refimpl
+    from refimpl.training import fit
+
+    if not models:
+        raise ValueError("models is empty")
+    if not datasets:
+        raise ValueError("datasets is empty")
+    device = torch.device(device) if device is not None else refimpl.device()
+    runs: list[RunResult] = []
+    for data in datasets:
+        train = TensorDataset(data.x_train, data.y_train)
+        val = TensorDataset(data.x_val, data.y_val)
+        for name, factory in models.items():
+            refimpl.seed_everything(seed)
+            operator = factory()
+            net = NormalizedOperator.fit(operator, data.x_train, data.y_train)
+            trained = maybe_compile(net, data.x_train[:1]) if compile else net
+            start = time.perf_counter()
+            with tempfile.TemporaryDirectory() as tmp:
+                result = fit(trained, train, epochs=epochs, batch_size=batch_size,
+                             loss_fn=relative_l2, val_set=val, lr=lr,
+                             weight_decay=weight_decay, seed=seed, device=device,
+                             progress=progress, checkpoint_dir=tmp, resume=False)
+                best = Path(tmp) / "best.pt"
+                if best.exists():
+                    state = torch.load(best, map_location=device, weights_only=True)
+                    net.load_state_dict(state)
+            seconds = time.perf_counter() - start
+            net.eval()
+            extra = {label: evaluate_operator(net, x, y).mean().item()
+                     for label, (x, y) in data.extra_tests.items()}
+            runs.append(RunResult(
+                model=name, dataset=data.name, family=getattr(operator, "family", "?"),
+                n_params=sum(p.numel() for p in operator.parameters()),
+                val=float(result.best_val) if result.best_val is not None else math.nan,
+                test=evaluate_operator(net, data.x_test, data.y_test).mean().item(),
+                extra=extra, seconds=seconds, history=result.history, net=net))
+    return BenchmarkResults(runs)
+
+
+def maybe_compile(model: nn.Module, example: Tensor) -> nn.Module:
+    """``torch.compile(model)`` if it compiles and runs on ``example`` here (a C++
+    toolchain on CPU, Triton on GPU), else ``model`` unchanged. Compilation happens
+    on the first call, so a failure is caught there, once."""
+    try:
+        compiled = torch.compile(model)
+        device = next(model.parameters()).device
+        compiled(example.to(device)).sum().backward()
+        model.zero_grad(set_to_none=True)
+        return compiled
+    except Exception:  # noqa: BLE001 - any backend failure means "run eagerly"
+        model.zero_grad(set_to_none=True)
+        return model
+
+
+# ----------------------------------------------------------------------- figures
+def plot_predictions(results: BenchmarkResults, data: OperatorData, sample: int = 0,
+                     models: Sequence[str] | None = None, grid: str | None = None,
+                     cmap: str = "RdBu_r"):
+    """Input, truth, and each model's prediction and error for one test sample.
+
+    Args:
+        results: the trained runs.
+        data: the dataset (its ``name`` selects the runs).
+        sample: index of the test sample.
+        models: the models to show (default: all).
+        grid: a key of ``data.extra_tests`` to show the zero-shot predictions on
+            that grid instead of the training grid.
+
+    Returns the matplotlib figure (two rows: predictions with the truth's colour
+    range; absolute errors with a shared range).
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(models) if models is not None else results.models
+    xs, ys = (data.x_test, data.y_test) if grid is None else data.extra_tests[grid]
+    x, y = xs[sample:sample + 1], ys[sample, 0]
+    preds = {m: predict(results.get(m, data.name).net, x)[0, 0] for m in names}
+    lim = float(y.abs().max())
+    err_max = max(float((p - y).abs().max()) for p in preds.values()) or 1.0
+    cols = 2 + len(names)
+    fig, axes = plt.subplots(2, cols, figsize=(2.1 * cols, 4.4), squeeze=False)
+    axes[0, 0].imshow(x[0, 0].numpy(), cmap="viridis")
+    axes[0, 0].set_title("input")
+    axes[0, 1].imshow(y.numpy(), cmap=cmap, vmin=-lim, vmax=lim)
+    axes[0, 1].set_title("truth")
+    for j, m in enumerate(names, start=2):
+        axes[0, j].imshow(preds[m].numpy(), cmap=cmap, vmin=-lim, vmax=lim)
+        err = relative_l2(preds[m][None], y[None]).item()
+        axes[0, j].set_title(f"{m}\nrel. L2 {err:.3f}", fontsize=9)
+        im = axes[1, j].imshow((preds[m] - y).abs().numpy(), cmap="magma", vmin=0,
+                               vmax=err_max)
+        axes[1, j].set_title("|error|", fontsize=9)
+    fig.colorbar(im, ax=axes[1, -1], fraction=0.046)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[1, :2]:
+        ax.axis("off")
+    label = data.label if grid is None else f"{grid} (zero-shot)"
+    fig.suptitle(f"{data.name}, test sample {sample}, {label} grid")
+    fig.tight_layout()
+    return fig
+
+
+_FAMILY_HATCH = {"spatial": "//", "functional": "", "dual": ".."}
+
+
+def plot_transfer(results: BenchmarkResults, grid: str, ax=None,
+                  title: str | None = None):
+    """Bar chart of zero-shot error on ``grid`` divided by the error on the training
+    grid, per model and dataset (groups); spatial-domain models are hatched. A ratio
+    near 1 means the model defines the same operator on both grids."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.6))
+    models, datasets = results.models, results.datasets
+    step = 1.0 / (len(models) + 1)
+    all_ratios = []
+    for i, m in enumerate(models):
+        runs = [results.get(m, d) for d in datasets]
+        ratios = [r.extra[grid] / r.test for r in runs]
+        all_ratios += ratios
+        xs = [j + (i - (len(models) - 1) / 2) * step for j in range(len(datasets))]
+        ax.bar(xs, ratios, width=0.9 * step, label=f"{m} ({runs[0].family})",
+               color=f"C{i}", hatch=_FAMILY_HATCH.get(runs[0].family, ""),
+               edgecolor="black")
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_xticks(range(len(datasets)), datasets)
+    ax.set_yscale("log")
+    lo, hi = min(0.5, 0.8 * min(all_ratios)), max(2.0, 1.3 * max(all_ratios))
+    ax.set_ylim(lo, hi)
+    ax.set_yticks([t for t in (0.25, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo <= t <= hi])
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    if title is not None:
+        ax.set_title(title)
+    ax.set_ylabel(f"error on {grid}\n/ error on training grid")
+    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    ax.figure.tight_layout()
+    return ax
