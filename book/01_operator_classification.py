@@ -50,7 +50,7 @@ if "google.colab" in sys.modules:
 # **Running this notebook.** On Colab, use the rocket button above, then
 # *Runtime → Change runtime type → GPU*; the first (hidden) cell installs
 # `refimpl`. Locally, run it in the `.venv` that `make test` creates. The scale
-# (`smoke`, `book` or `paper`) comes from `REFIMPL_SCALE`; see the
+# (`smoke`, `book`, `full` or `paper`) comes from `REFIMPL_SCALE`; see the
 # {doc}`introduction <intro>`.
 # :::
 

@@ -54,7 +54,7 @@ if "google.colab" in sys.modules:
 # **Running this notebook.** On Colab, use the rocket button above, then
 # *Runtime → Change runtime type → GPU*; the first (hidden) cell installs
 # `refimpl`. Locally, run it in the `.venv` that `make test` creates. The scale
-# (`smoke`, `book` or `paper`) comes from `REFIMPL_SCALE`; see the
+# (`smoke`, `book`, `full` or `paper`) comes from `REFIMPL_SCALE`; see the
 # {doc}`introduction <intro>`. At the `smoke` scale the grid is 32², the
 # models train for one epoch and the learned maps are noise: the figures only
 # show that the code runs. The `book` scale trains at one horizon on a CPU in

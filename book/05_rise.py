@@ -5,7 +5,14 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -47,7 +54,7 @@ if "google.colab" in sys.modules:
 # **Running this notebook.** On Colab, use the rocket button above, then
 # *Runtime → Change runtime type → GPU*; the first (hidden) cell installs
 # `refimpl`. Locally, run it in the `.venv` that `make test` creates. The scale
-# (`smoke`, `book` or `paper`) comes from `REFIMPL_SCALE`; see the
+# (`smoke`, `book`, `full` or `paper`) comes from `REFIMPL_SCALE`; see the
 # {doc}`introduction <intro>`. At the book scale the two SchNet models are
 # loaded from `book/data/rise/` (made by
 # `python -m refimpl.experiments.rise train --scale book`, whose log is
