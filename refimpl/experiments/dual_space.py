@@ -101,7 +101,7 @@ _LABELS = {
 #: Every size of the experiment, per scale. ``fno`` is the reference configuration
 #: (its parameter count is the target of the others); ``dual_modes`` the modes of
 #: the dual-space multi-scale model's lift/projection (they cover the 2/3-de-aliased
-#: band of the Navier-Stokes data: |k| <= 10 on 32², <= 21 on 64²).
+#: band of the Navier-Stokes data: ``|k| <= 10`` on 32², ``<= 21`` on 64²).
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(
         navier_stokes=dict(n_train=8, n_test=4, resolution=16, viscosity=1e-4,

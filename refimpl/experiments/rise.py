@@ -367,9 +367,10 @@ def fidelity_benchmark(model, z: Tensor, pos: Tensor, batch: Tensor,
     GNNExplainer runs once per molecule (its scores do not depend on the budget).
 
     Returns:
-        ``{"methods": {name: {budget: record}}, "empty": record, "rise": {budget:
-        RISEResult}, "gnn_seconds": s, "rise_seconds": {budget: s}}``, where a record
-        holds ``(mean, std)`` of ``fid_minus``, ``fid_plus`` and ``keep``.
+        ``{"methods": {name: {budget: record}}, "empty": record,``
+        ``"rise": {budget: RISEResult}, "gnn_seconds": s,``
+        ``"rise_seconds": {budget: s}}``, where a record holds ``(mean, std)``
+        of ``fid_minus``, ``fid_plus`` and ``keep``.
     """
     edge_index = model.edges(pos, batch)
     length = edge_lengths(pos, edge_index)
