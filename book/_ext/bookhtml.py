@@ -1,7 +1,8 @@
 """Sphinx extension for the rendered book: offline assets and unambiguous citations.
 
 Registered in ``_config.yml`` under ``sphinx.local_extensions``. It does three
-things that the stock Jupyter Book 1 stack does not:
+things that the stock Jupyter Book 1 stack does not (and drops the duplicate
+inline script that sphinx-thebe adds on a rebuild):
 
 1. **MathJax from the built site.** ``mathjax_path`` points to a pinned MathJax 3
    copy that ``make`` installs from the npm registry into ``_vendor/static`` (see
@@ -202,6 +203,18 @@ def _check_mathjax(app, config) -> None:
                           "mathjax` (the Makefile installs MathJax from npm).")
 
 
+def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> None:
+    """sphinx-thebe registers its inline configuration script twice on a
+    rebuild, and the second ``const THEBE_JS_URL`` is a JavaScript error."""
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        key = (str(script), tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def _add_static(app, config) -> None:
     config.html_static_path.append(str(HERE / "static"))
 
@@ -211,5 +224,6 @@ def setup(app):
     app.connect("config-inited", _add_static)
     app.connect("config-inited", _check_mathjax)
     app.add_css_file("bookhtml.css")
+    app.connect("html-page-context", _drop_duplicate_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True,
             "version": "1.0"}
