@@ -71,7 +71,8 @@ book-smoke: $(STAMP) $(MATHJAX)
 # links resolve, Colab links and solution dropdowns work. Screenshots of every
 # chapter go to _build/smoke/screenshots/.
 browser: book-smoke chromium
-	CHROMIUM=$$(command -v $(CHROMIUM)) $(PY) -m pytest tests/browser -q -p no:cacheprovider
+	BOOK_HTML=_build/smoke/_build/html CHROMIUM=$$(command -v $(CHROMIUM)) \
+	  $(PY) -m pytest tests/browser -q -p no:cacheprovider
 
 clean:
 	rm -rf _build _vendor

@@ -232,7 +232,7 @@ print(f"{len(z1)} atoms, {E.size(1)} edges; radii match: {same_R}, "
 # edges of the radius graph. For contrast, the right panel shows the same
 # number of edges chosen by GNNExplainer (top-$k$ of its soft mask).
 
-# %% mystnb={"image": {"alt": "Two 3-D views of one QM9 molecule: left, RISE's learned radii as spheres with the kept edges highlighted; right, the same number of top edges chosen by GNNExplainer"}}
+# %% tags=["full-width"] mystnb={"image": {"alt": "Two 3-D views of one QM9 molecule: left, RISE's learned radii as spheres with the kept edges highlighted; right, the same number of top edges chosen by GNNExplainer"}}
 r1 = explain(model, z1, pos1, budget=B, **P["rise"])
 gnn1 = gnnexplainer_edge_scores(model, z1, pos1, r1.edge_index,
                                 epochs=P["gnn_epochs"])

@@ -1,8 +1,8 @@
 """Sphinx extension for the rendered book: offline assets and unambiguous citations.
 
 Registered in ``_config.yml`` under ``sphinx.local_extensions``. It does three
-things that the stock Jupyter Book 1 stack does not (and drops the duplicate
-inline script that sphinx-thebe adds on a rebuild):
+things that the stock Jupyter Book 1 stack does not (and drops the inline scripts
+that reach every page twice, one of them a JavaScript error):
 
 1. **MathJax from the built site.** ``mathjax_path`` points to a pinned MathJax 3
    copy that ``make`` installs from the npm registry into ``_vendor/static`` (see
@@ -204,11 +204,15 @@ def _check_mathjax(app, config) -> None:
 
 
 def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> None:
-    """sphinx-thebe registers its inline configuration script twice on a
-    rebuild, and the second ``const THEBE_JS_URL`` is a JavaScript error."""
+    """Inline scripts that an extension adds after the builder started (sphinx-thebe,
+    sphinx-togglebutton) reach the page twice, once with the file name ``None``
+    and once with ``''``; the second ``const THEBE_JS_URL`` is a JavaScript
+    error. Keep the first of each."""
     seen, unique = set(), []
     for script in context.get("script_files", []):
-        key = (str(script), tuple(sorted(getattr(script, "attributes", {}).items())))
+        attrs = getattr(script, "attributes", {})
+        key = (str(getattr(script, "filename", script) or ""),
+               getattr(script, "priority", 500), tuple(sorted(attrs.items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)

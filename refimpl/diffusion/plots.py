@@ -67,7 +67,8 @@ def plot_curves(
     ``±eps_factor × band`` of each dataset and the markers show :math:`T^*` at that
     tolerance."""
     fig, axes = plt.subplots(
-        1, len(stats), figsize=(min(PAGE_WIDTH_IN, 3.4 * len(stats)), 2.9), squeeze=False
+        1, len(stats), figsize=(min(PAGE_WIDTH_IN, 3.4 * len(stats)), 2.9),
+        squeeze=False,
     )
     for ax, stat, title in zip(axes[0], stats, titles or stats):
         for i, (label, c) in enumerate(curves.items()):

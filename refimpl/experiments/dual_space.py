@@ -793,8 +793,8 @@ def plot_error_spectra(result: BenchmarkResult, *, k_split: float | None = None)
     from refimpl.plotting import PAGE_WIDTH_IN
 
     problems = list(dict.fromkeys(p for p, _ in result.spectra))
-    fig, axes = plt.subplots(1, len(problems), figsize=(min(PAGE_WIDTH_IN, 5.2 * len(problems)), 3.8),
-                             squeeze=False)
+    width = min(PAGE_WIDTH_IN, 5.2 * len(problems))
+    fig, axes = plt.subplots(1, len(problems), figsize=(width, 3.8), squeeze=False)
     for ax, pname in zip(axes[0], problems, strict=True):
         for (p, name), (k, energy) in result.spectra.items():
             if p == pname:

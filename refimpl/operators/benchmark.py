@@ -401,10 +401,11 @@ def plot_predictions(results: BenchmarkResults, data: OperatorData, sample: int 
     preds = {m: predict(results.get(m, data.name).net, x)[0, 0] for m in names}
     lim = float(y.abs().max())
     err_max = max(float((p - y).abs().max()) for p in preds.values()) or 1.0
-    # at most 8.4 in wide: at the book's 90 dpi the figure then fits the page's
-    # text column without being scaled down, so its 8-9 pt labels stay >= 9 px
+    from refimpl.plotting import PAGE_WIDTH_IN
+
+    # no wider than the book's text column, so that its labels stay readable
     cols = 1 + len(names)
-    fig, axes = plt.subplots(2, cols, figsize=(min(8.4, 1.5 * cols), 3.9),
+    fig, axes = plt.subplots(2, cols, figsize=(min(PAGE_WIDTH_IN, 1.4 * cols), 3.6),
                              squeeze=False)
     axes[0, 0].imshow(y.numpy(), cmap=cmap, vmin=-lim, vmax=lim)
     axes[0, 0].set_title("truth", fontsize=9)
@@ -438,8 +439,10 @@ def plot_transfer(results: BenchmarkResults, grid: str, ax=None,
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+    from refimpl.plotting import PAGE_WIDTH_IN
+
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.6))
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.6))
     models, datasets = results.models, results.datasets
     step = 1.0 / (len(models) + 1)
     all_ratios = []

@@ -99,9 +99,13 @@ class OfflinePage:
         self.page.goto((html_root / f"{page}.html").as_uri(), wait_until="load")
         if self.page.evaluate("() => !!document.querySelector("
                               "'script[src*=\"mathjax\"]')"):
-            self.page.wait_for_function(
-                "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                timeout=30_000)
+            try:
+                self.page.wait_for_function(
+                    "() => window.MathJax && MathJax.startup && "
+                    "MathJax.startup.promise", timeout=30_000)
+            except Exception as exc:  # playwright's TimeoutError
+                self.errors.append(f"MathJax did not start: {exc}")
+                return
             self.page.evaluate("() => MathJax.startup.promise")
 
     def close(self) -> None:
