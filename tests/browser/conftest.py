@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-HTML = Path(os.environ.get("BOOK_HTML", REPO / "_build" / "smoke" / "_build" / "html"))
+HTML = Path(os.environ.get("BOOK_HTML",
+                          REPO / "_build" / "smoke" / "_build" / "html")).resolve()
 REQUIRED = "BOOK_HTML" in os.environ
 SCREENSHOTS = HTML.parent.parent / "screenshots"
 
@@ -99,11 +100,13 @@ class OfflinePage:
         self.page.goto((html_root / f"{page}.html").as_uri(), wait_until="load")
         if self.page.evaluate("() => !!document.querySelector("
                               "'script[src*=\"mathjax\"]')"):
+            from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
             try:
                 self.page.wait_for_function(
                     "() => window.MathJax && MathJax.startup && "
                     "MathJax.startup.promise", timeout=30_000)
-            except Exception as exc:  # playwright's TimeoutError
+            except PlaywrightTimeout as exc:
                 self.errors.append(f"MathJax did not start: {exc}")
                 return
             self.page.evaluate("() => MathJax.startup.promise")

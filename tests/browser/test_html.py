@@ -59,7 +59,7 @@ def _computed_tables(html_root: Path, chapter: str) -> int:
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             text = out.get("data", {}).get("text/markdown", "")
-            count += len(re.findall(r"^\|?\s*:?-{3,}:?\s*\|", text, flags=re.M))
+            count += len(re.findall(r"^\|?\s*:?-{3,}:?\s*\|", text, flags=re.MULTILINE))
     return count
 
 
