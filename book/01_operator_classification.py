@@ -5,7 +5,7 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,mystnb,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
 #     text_representation:
@@ -31,7 +31,7 @@
 # After this chapter you should be able to
 # - say whether a neural operator is a *spatial-domain* or a *functional-domain*
 #   model, with a three-question criterion;
-# - generate wave and Darcy data with `refimpl.pde` and train several operators
+# - generate wave and Darcy data with {py:mod}`refimpl.pde` and train several operators
 #   on them side by side with one training loop;
 # - explain which families transfer zero-shot to a finer grid, and why.
 # :::
@@ -153,8 +153,9 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 # %% [markdown]
 # ## Five operators in `refimpl`
 #
-# `refimpl.operators.models` implements one representative of each row that
-# we train below: `FNO`, `UNet`, `DeepONet`, a compact `CNO` and a
+# {py:mod}`refimpl.operators` implements one representative of each row that
+# we train below: {py:class}`~refimpl.operators.models.fno.FNO`, {py:class}`~refimpl.operators.models.unet.UNet`,
+# {py:class}`~refimpl.operators.models.deeponet.DeepONet`, a compact {py:class}`~refimpl.operators.models.cno.CNO` and a
 # transform-once model `T1`. Every model maps a `(B, C, H, W)` field to a
 # `(B, C', H, W)` field and carries its family as the attribute `family`, which
 # the table below reads, together with the parameter count. The sizes are the
@@ -167,8 +168,9 @@ display(Markdown(model_table(models)))
 # %% [markdown]
 # What the three questions look like in code:
 #
-# - **FNO**, one layer: $v \mapsto \sigma(\mathcal F^{-1}(R\cdot\mathcal F v)
-#   + W v)$. The weights $R$ multiply the lowest Fourier modes
+# - **FNO**, one layer:
+#   $v \mapsto \sigma(\mathcal F^{-1}(R\cdot\mathcal F v) + W v)$.
+#   The weights $R$ multiply the lowest Fourier modes
 #   (`SpectralConv2d`): functional. $W$ and GELU act point-wise on the grid.
 #   For speed the mode product is one batched matrix multiplication over the
 #   retained modes, `(modes, B, C_in) @ (modes, C_in, C_out)`.
@@ -219,8 +221,8 @@ for data in datasets:
 # standardised per channel; the loss is the relative $L^2$ error
 # $\Vert\hat u-u\Vert_2/\Vert u\Vert_2$ of the decoded field; the weights of
 # the epoch with the lowest validation error are kept. The loop lives in
-# `refimpl.operators.benchmark.train_and_evaluate`, built on
-# `refimpl.training.fit`.
+# {py:func}`refimpl.operators.benchmark.train_and_evaluate`, built on
+# {py:func}`refimpl.training.fit`.
 
 # %%
 results = train_and_evaluate(models, datasets, epochs=P["epochs"],
@@ -246,10 +248,11 @@ display(Markdown(results.table(seconds=True)))
 # Parameter counts were not matched across models; the table prints them.
 # ```
 #
-# Predictions against the truth, one test sample per task (top row: input,
-# truth, predictions on the truth's colour scale; bottom row: absolute error):
+# Predictions against the truth, one test sample per task (top row: truth
+# and predictions on the truth's colour scale; bottom row: input and absolute
+# errors):
 
-# %%
+# %% mystnb={"image": {"alt": "Test-sample predictions on each dataset: the truth and every model's prediction, titled with its relative L2 error, in the top row; the input and every model's absolute error below"}}
 for data in datasets:
     plot_predictions(results, data)
     plt.show()
@@ -269,7 +272,7 @@ for data in datasets:
     print(f"{data.name}: trained on {data.label}, zero-shot on {fine}")
     display(Markdown(results.transfer_table(data.name)))
 
-# %%
+# %% mystnb={"image": {"alt": "Bar chart per dataset of each model's zero-shot error on the finer grid divided by its error on the training grid; spatial-domain models are hatched"}}
 plot_transfer(results, fine,
               title="Zero-shot error growth on the finer grid")
 plt.show()
@@ -308,7 +311,7 @@ print(results.verdicts(fine))
 #
 # The zero-shot predictions of the first wave task on the fine grid:
 
-# %%
+# %% mystnb={"image": {"alt": "Zero-shot predictions on the finer grid: the truth and every model's prediction with its relative L2 error above, the input and the absolute errors below"}}
 plot_predictions(results, datasets[0], grid=fine)
 plt.show()
 

@@ -5,7 +5,7 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,mystnb,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
 #     text_representation:
@@ -165,7 +165,7 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 # G_t(x_0,\xi)$. On the grid $x_k = k/(n-1)$ the same holds exactly with the
 # weight $h^2$, $h = 1/(n-1)$:
 # $\partial u(x_0,t)/\partial u_0(\xi) = h^2 G_t(x_0,\xi)$. The **analytic
-# dependency map** is $|G_t(x_0,\cdot)|$ (`refimpl.pde.wave.dependency_map`).
+# dependency map** is $|G_t(x_0,\cdot)|$ ({py:func}`refimpl.pde.wave.dependency_map`).
 #
 # **What to expect.** In free space the solution with zero initial velocity
 # is Poisson's formula {cite}`evans2010pde`,
@@ -182,7 +182,7 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 # - truncating at $K = 24$ modes per direction adds a faint **"+"-shaped
 #   ringing** through the probe.
 
-# %%
+# %% mystnb={"image": {"alt": "Grid of analytic wave dependency maps |G_t(x0, \u00b7)|, one row per probe point and one column per time t: rings of radius ct around the probe, folded back at the walls"}}
 PROBES = {k: (i * P["resolution"] // 64, j * P["resolution"] // 64)
           for k, (i, j) in wave.PROBES.items()}
 TIMES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
@@ -265,9 +265,9 @@ print("oracle map == h^2 |G_1|:",
 #
 # Data: exact wave pairs, split into train / validation / test; point-wise
 # Gaussian normalisers fitted on the training split; relative $L^2$ loss in
-# physical units. `erf_study` loops over horizons and models, trains each,
+# physical units. {py:func}`~refimpl.explain.erf_study.erf_study` loops over horizons and models, trains each,
 # computes its map at the five probes from test inputs and scores it with
-# `compare_maps`: the Pearson $r$ (free of scale and offset: does the map
+# {py:func}`~refimpl.explain.spatial_dependency.compare_maps`: the Pearson $r$ (free of scale and offset: does the map
 # have the right *shape*?) and the relative $L^2$ distance of the
 # max-normalised maps (does it also put the right amount of mass in the
 # right place?).
@@ -297,7 +297,7 @@ records = study.erf_study({k: FACTORIES[k] for k in P["models"]}, P["times"],
 # %%
 display(Markdown(study.score_table(records)))
 
-# %%
+# %% mystnb={"image": {"alt": "The analytic dependency maps (top row) above each trained model's gradient-based spatial dependency map at the first horizon, one column per probe point"}}
 t0 = P["times"][0]
 first = [rec for rec in records if rec.t == t0]
 study.plot_records(first, order, title=f"Spatial dependency at t = {t0:g}")
@@ -383,7 +383,7 @@ for rec in rough:
     print(f"{rec.name:9s} map r: {smooth[rec.name].pearson:.2f} (benchmark "
           f"inputs) -> {rec.pearson:.2f} (rough inputs)")
 
-# %%
+# %% mystnb={"image": {"alt": "The analytic dependency maps (top row) above each model's spatial dependency map for rough inputs (r = 0.5), one column per probe point"}}
 study.plot_records(rough, order, title=f"Rough inputs (r = 0.5), t = {t0:g}")
 plt.show()
 
@@ -426,7 +426,7 @@ heat_records = study.erf_study(
 display(Markdown(study.score_table(heat_records)))
 print("\n".join(study.verdicts(heat_records)))
 
-# %%
+# %% mystnb={"image": {"alt": "The analytic heat-kernel maps (top row) above each model's spatial dependency map for the heat equation, one column per probe point"}}
 study.plot_records(heat_records, order,
                    title=f"Heat equation, t = {t_heat:g}")
 plt.show()
@@ -476,7 +476,7 @@ print(f"Navier-Stokes: r(input 1, input 2) = "
 print(f"wave (linear): r(input 1, input 2) = "
       f"{compare_maps(*wave_maps)['pearson']:.2f}")
 
-# %%
+# %% mystnb={"image": {"alt": "Two Navier\u2013Stokes inputs (rows): the vorticity magnitude of the input, the trained model's Navier\u2013Stokes dependency map at the centre probe, and the wave model's map for comparison"}}
 study.plot_maps([[w0[0].abs(), ns_maps[0], wave_maps[0]],
                  [w0[1].abs(), ns_maps[1], wave_maps[1]]],
                 ["input 1", "input 2"],
@@ -498,7 +498,7 @@ plt.show()
 # A gradient predicts the effect of an infinitesimal change. Perturb the
 # input by $\epsilon\,d$, with $d$ a bump at the brightest point of the map,
 # and compare the true change at the probe with the first-order prediction
-# $\epsilon\,\nabla f\cdot d$ (`linearization_gap`):
+# $\epsilon\,\nabla f\cdot d$ ({py:func}`~refimpl.explain.erf_study.linearization_gap`):
 
 # %%
 s = P["ns_resolution"]
@@ -539,7 +539,7 @@ for e, a, b in zip(eps, gap_ns, gap_wave):
 #   Green's function; for the 2-D wave equation with Dirichlet walls it is a
 #   ring of radius $ct$ with a wake inside and reflected arcs, and for the
 #   heat equation a Gaussian of width $\sqrt{2\kappa t}$.
-# - `spatial_dependency` computes a trained model's map with respect to the
+# - {py:func}`~refimpl.explain.spatial_dependency.spatial_dependency` computes a trained model's map with respect to the
 #   raw input, through the normalisers, for a whole batch in one backward
 #   pass; `compare_maps` scores it against the analytic map (Pearson $r$ and
 #   relative $L^2$), and the verdict adds a physical check (the ring radius).

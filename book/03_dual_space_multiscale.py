@@ -5,7 +5,7 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,mystnb,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
 #     text_representation:
@@ -96,8 +96,10 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 #
 # - a **spectral convolution** keeps the lowest $m$ Fourier modes and mixes
 #   channels per mode,
+#
 #   $$(\mathcal K v)(x) = \sum_{|k_i| < m} R_k\,\hat v_k\,e^{2\pi i k\cdot x},
 #   \qquad \hat v_k = \frac{1}{N^2}\sum_{x_j} v(x_j)\,e^{-2\pi i k\cdot x_j}$$
+#
 #   on an $N\times N$ grid,
 #   so every output point sees the *whole* domain, but only through $m$ modes
 #   per direction: it is good at **global, low-frequency transport**;
@@ -111,7 +113,8 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 # multi-scale model can achieve SOTA performance". The architecture table of
 # that paper could not be consulted; the most likely reading of its model is
 # CRNO, the default model of CROP {cite}`gao2025crop` by the same first
-# author, which we implement as `DualSpaceMultiScale`:
+# author, which we implement as
+# {py:class}`~refimpl.operators.models.dual_space.DualSpaceMultiScale`:
 #
 # $$u = Q\Big(\mathcal K^{\text{proj}}_{L\to H'}\ \mathcal U\big(
 #   \sigma(\mathcal K^{\text{lift}}_{H\to L}\,a)\big)\Big).$$
@@ -136,7 +139,8 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 # exact blocks of the core, the size of the retained mode block and the
 # default of no coordinate channels are ours.
 #
-# The lighter relative, `DualSpaceFNO`, puts both kinds of operator *inside
+# The lighter relative,
+# {py:class}`~refimpl.operators.models.dual_space.DualSpaceFNO`, puts both kinds of operator *inside
 # every layer*, in parallel:
 #
 # $$v_{\ell+1} = \sigma\big(\mathcal K_\ell v_\ell + C_\ell * v_\ell\big),$$
@@ -157,7 +161,7 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 # untrained model: the 64×64 output, read at every other point, equals the
 # 32×32 output to round-off. The same holds for `DualSpaceFNO`, whose layers
 # run on the latent grid reached by band-limited resampling
-# (`fourier_resample`).
+# ({py:func}`~refimpl.operators.models.dual_space.fourier_resample`).
 
 # %%
 # A random 9 x 9 field read as a trigonometric polynomial (|k_i| <= 4),
@@ -182,7 +186,7 @@ for model in (DualSpaceMultiScale(1, 1, width=8, modes=8,
 # ## Two benchmarks from the FNO family
 #
 # - **Navier–Stokes** in vorticity form on the periodic unit torus, with the
-#   FNO forcing and initial law (`refimpl.pde.navier_stokes`): the unit-time
+#   FNO forcing and initial law ({py:mod}`refimpl.pde.navier_stokes`): the unit-time
 #   snapshots $w(1), \dots, w(10)$ are ten input channels, the next
 #   $T_\text{out}$ snapshots the output channels. We predict them
 #   **directly**, in one forward pass, for every model; FNO-2D in
@@ -193,7 +197,7 @@ for model in (DualSpaceMultiScale(1, 1, width=8, modes=8,
 #   $\nu = 10^{-5}$ is under-resolved (its small scales differ markedly from
 #   those of a finer solution) while at $10^{-4}$ it stays close.
 # - **Darcy flow** $-\nabla\cdot(a\nabla u) = 1$ with $u = 0$ on the walls and
-#   a two-phase coefficient $a \in \{3, 12\}$ (`refimpl.pde.darcy`).
+#   a two-phase coefficient $a \in \{3, 12\}$ ({py:mod}`refimpl.pde.darcy`).
 #
 # The data are generated here with our solvers and time steps, so they are
 # *not* the files of the FNO paper and the published numbers are only an
@@ -207,7 +211,7 @@ for name, prob in problems.items():
     print(f"{name:14s} train x {tuple(prob.x_train.shape)} -> y "
           f"{tuple(prob.y_train.shape)}, test {prob.x_test.shape[0]}")
 
-# %%
+# %% mystnb={"image": {"alt": "Input and target field of one test sample per problem (Navier\u2013Stokes vorticity and Darcy flow)"}}
 experiment.plot_samples(problems)
 plt.show()
 
@@ -218,7 +222,7 @@ plt.show()
 # modes, 4 layers, width 20 on Navier–Stokes and 32 on Darcy,
 # coordinate channels, padding on Darcy) and a proportionally smaller one at
 # the other scales. Its parameter count is the budget: every other model gets
-# the width whose count is closest (`build_matched_models`, within
+# the width whose count is closest ({py:func}`~refimpl.experiments.dual_space.build_matched_models`, within
 # `P["tolerance"]`: ±10 % at the `book` and `paper` scales).
 # The dual-space multi-scale model spends much of its budget on the two
 # spectral convolutions, whose modes cover the whole de-aliased band of the
@@ -252,8 +256,8 @@ for name, prob in problems.items():
 # a cosine decay over the few epochs of the other scales), the
 # same batch size and epochs, float32, and `len(P["seeds"])` training seeds
 # per model. The last-epoch model is scored once on the test set. The whole
-# loop is `refimpl.experiments.dual_space.run_benchmark`, on top of
-# `refimpl.training.fit`.
+# loop is {py:func}`refimpl.experiments.dual_space.run_benchmark`, on top of
+# {py:func}`refimpl.training.fit`.
 
 # %%
 result = experiment.run_benchmark(P, device=device, data=problems)
@@ -322,15 +326,17 @@ for row in plain.summary:
 #
 # The error spectrum bins the energy of the error $e = \hat u - u$ by the
 # length of the wave vector,
+#
 # $$E(k) = \sum_{\mathbf k:\ \mathrm{round}|\mathbf k| = k}
 #   |\hat e(\mathbf k)|^2,\qquad \sum_k E(k) = \overline{e^2}\
 #   \text{(Parseval)},$$
+#
 # averaged over test samples, output channels and seeds. A model that
 # captures global transport well has little error at small $|k|$; a model
 # that resolves small-scale structure has little error at large $|k|$. The
 # dotted line marks $k_s$.
 
-# %%
+# %% mystnb={"image": {"alt": "Error spectra E(k) of each model against wavenumber, one panel per problem, on a log scale; a dotted line marks the low/high band split k_s"}}
 experiment.plot_error_spectra(result, k_split=P["band_split"])
 plt.show()
 
@@ -373,7 +379,7 @@ ablation = experiment.run_ablation(P, device=device, data=problems,
 display(Markdown(experiment.markdown_table(ablation.summary)))
 print(experiment.ablation_effects(ablation.summary))
 
-# %%
+# %% mystnb={"image": {"alt": "Error spectra E(k) of the full dual-space multi-scale model and its ablations against wavenumber, one panel per problem, with the band split dotted"}}
 experiment.plot_error_spectra(ablation, k_split=P["band_split"])
 plt.show()
 

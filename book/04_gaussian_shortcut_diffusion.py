@@ -5,7 +5,7 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,mystnb,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
 #     text_representation:
@@ -121,7 +121,7 @@ print(P)
 # truncation step found at $T = 1000$ carries over to $T = 200$ as
 # $T^*/T$.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels against t/T for several noise schedules: the signal coefficient alpha_t, the log signal-to-noise ratio, and the noised data's variance ratio, with the shortcut step T* marked"}}
 schedules = {f"T = {P['T']}": dm.NoiseSchedule(P["T"]),
              "T = 1000": dm.NoiseSchedule(1000),
              "cosine, T = 1000": dm.NoiseSchedule(1000, "cosine")}
@@ -174,7 +174,7 @@ print(f"EGNN: {P['hidden_nf']} × {P['n_layers']} layers, "
 # {cite}`alpaydin1998optdigits` as an image-like dataset, all under the same
 # schedule.
 
-# %%
+# %% mystnb={"image": {"alt": "Excess of each Gaussianity statistic over its pure-noise floor against t/T, one panel per statistic and one line per dataset, with markers at each dataset's T*"}}
 sch = dm.NoiseSchedule(P["T"])
 grid = list(range(0, P["T"] + 1, P["T"] // P["curve_grid"]))
 g = torch.Generator().manual_seed(0)
@@ -292,7 +292,7 @@ display(Markdown(gs.tstar_table(by_size, ["marg", "dist"], factors=(1, 2),
 # samples and is always zero) and apply it both to the data and to pure
 # reference noise of the same shape.
 
-# %%
+# %% mystnb={"image": {"alt": "Pass rates of the per-molecule Gaussianity test (KS, mutual information, both) against t/T, for QM9 molecules and for pure noise"}}
 xt, _, mt = gs.qm9_sample(M // 2, remove_h=False, seed=3)
 xt_c = dm.center(xt, mt)
 v_x = float(dm.data_variance(xt_c, mt))
@@ -387,7 +387,7 @@ print(f"at T* = {P['t_star']}: true std of positions {vx_t ** 0.5:.3f}, "
 # D is the natural competitor of C: step skipping at the same cost
 # (DDIM-style stride {cite}`song2021ddim`, here with ancestral steps).
 
-# %%
+# %% mystnb={"image": {"alt": "Training loss per epoch of the full-chain and the Gaussian-shortcut diffusion models"}}
 models, log, origin = gs.load_or_train(P, data)
 print(f"weights: {origin}")
 for arm, rec in log["arms"].items():
@@ -463,7 +463,7 @@ for arm in ("A", "B", "C", "C-pc"):
 # (B, C and C-pc; A and D) start from the same noise, which makes the role
 # of the starting point visible:
 
-# %%
+# %% mystnb={"image": {"alt": "3-D views of generated molecules, one row per model (full chain and Gaussian shortcut)"}}
 fig = dm.plot_samples(samples, data.atomic_numbers, n=P["view_molecules"])
 plt.show()
 
@@ -478,7 +478,7 @@ plt.show()
 # only the comparison between arms is meaningful. The paper scale
 # (`REFIMPL_SCALE=paper`, a GPU) uses that published setting, with EDM's
 # optimiser: AMSGrad at a constant learning rate and EDM's adaptive gradient
-# clipping (`refimpl.training.AdaptiveGradClip`); the book scale uses a
+# clipping ({py:class}`refimpl.training.AdaptiveGradClip`); the book scale uses a
 # cosine decay and a fixed clipping norm, which suit its short run.
 # :::
 #
@@ -581,7 +581,7 @@ plt.show()
 # Gaussian, the strided full chain spends a part of them on the near-Gaussian
 # range. If $k$ does not divide $T^*$, a chain of steps $T^*, T^*-k, \dots$
 # does not end at 0; the released code only checked divisibility of 1000 and
-# so could start from a step other than $T^*$. `timestep_sequence` raises an
+# so could start from a step other than $T^*$. {py:func}`~refimpl.diffusion.edm.timestep_sequence` raises an
 # error instead.
 # ```
 #

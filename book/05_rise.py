@@ -5,7 +5,7 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,mystnb,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,execution
 #     text_representation:
@@ -124,7 +124,7 @@ display(Markdown("| edge set | directed edges per molecule |\n|---|---|\n"
 #
 # ## The model: SchNet on $U_0$
 #
-# `refimpl.molecules.schnet.SchNetRegressor` is PyG's `SchNet`
+# {py:class}`refimpl.molecules.schnet.SchNetRegressor` is PyG's `SchNet`
 # {cite}`fey2019pyg` with a pure-torch radius graph (PyG 2.8's own needs the
 # `pyg-lib` kernel) and **maskable messages**: a weight $m_{ji}\in[0,1]$ per
 # directed edge multiplies the continuous-filter message from atom $j$ to
@@ -232,7 +232,7 @@ print(f"{len(z1)} atoms, {E.size(1)} edges; radii match: {same_R}, "
 # edges of the radius graph. For contrast, the right panel shows the same
 # number of edges chosen by GNNExplainer (top-$k$ of its soft mask).
 
-# %%
+# %% tags=["full-width"] mystnb={"image": {"alt": "Two 3-D views of one QM9 molecule: left, RISE's learned radii as spheres with the kept edges highlighted; right, the same number of top edges chosen by GNNExplainer"}}
 r1 = explain(model, z1, pos1, budget=B, **P["rise"])
 gnn1 = gnnexplainer_edge_scores(model, z1, pos1, r1.edge_index,
                                 epochs=P["gnn_epochs"])
@@ -256,7 +256,7 @@ print("radii (Å):", [f"{v:.2f}" for v in r1.radius.tolist()])
 # bonds are chemical bonds kept in at least one direction, highlighted atoms
 # the ones whose radius grew above the uniform radius $Bc$.
 
-# %%
+# %% mystnb={"image": {"alt": "2-D structure drawing of the molecule with RISE's kept bonds highlighted and the atoms whose radius grew beyond B\u00b7c marked"}}
 bonds = X.kept_bonds(z1, pos1, r1.edge_index, r1.hard_mask)
 grown = (r1.radius > B * c).nonzero().flatten().tolist()
 display(SVG(draw_2d(z1.cpu(), pos1.cpu(), highlight_atoms=grown,
@@ -266,8 +266,8 @@ print(f"kept bonds: {bonds}; atoms with R > Bc: {grown}")
 # %% [markdown]
 # ### Through PyG's `Explainer`
 #
-# `RISEExplainer` is a `torch_geometric.explain.ExplainerAlgorithm`. The
-# model is wrapped as `SchNetOnEdges` (atomic numbers as `x`, the radius
+# {py:class}`~refimpl.explain.rise.RISEExplainer` is a `torch_geometric.explain.ExplainerAlgorithm`. The
+# model is wrapped as {py:class}`~refimpl.molecules.schnet.SchNetOnEdges` (atomic numbers as `x`, the radius
 # graph as `edge_index`, positions as a keyword), so the returned edge mask
 # has one entry per edge and PyG's validation passes **without patching
 # PyG**. The result equals `explain`'s:
@@ -306,7 +306,7 @@ print("same radii as explain():",
 # preserve the prediction; $\mathrm{fid}^+$ shows whether the kept edges are
 # the ones the model needs.
 
-# %%
+# %% mystnb={"image": {"alt": "Fidelity against keep ratio for RISE and the baselines: fid-minus (left) and fid-plus (right), mean \u00b1 std over the test molecules"}}
 bench = X.fidelity_benchmark(model, z, pos, batch, P["budgets"], P["rise"],
                              P["gnn_epochs"], P["random_draws"])
 X.plot_fidelity(bench, unit="eV")
@@ -332,7 +332,7 @@ print("\n".join(X.fidelity_goals(bench)))
 # Where do the learned radii go? A histogram by element at $B = 0.3$ (or the
 # nearest budget of this scale):
 
-# %%
+# %% mystnb={"image": {"alt": "Histogram of RISE's learned radii, coloured by element, at a budget near B = 0.3"}}
 b_hist = min(P["budgets"], key=lambda b: abs(b - 0.3))
 X.plot_radius_histogram(bench["rise"][b_hist], z)
 plt.title(f"learned radii, B = {b_hist}")
@@ -374,9 +374,9 @@ print(f"planted label: test MAE {pinfo['test_mae']:.3f} vs std "
 # radius $Bc$ keeps its own count ("nothing kept" when $Bc$ is below every
 # bond). As a reference, RISE is also run on the
 # exact planted rule written as a maskable message-passing model
-# (`PlantedPairModel`), which depends on the true edges and nothing else.
+# ({py:class}`~refimpl.explain.planted.PlantedPairModel`), which depends on the true edges and nothing else.
 
-# %%
+# %% mystnb={"image": {"alt": "Precision and recall of the kept edges against the planted heavy-atom bonds, over the budget, for RISE and every baseline"}}
 pbench = X.planted_benchmark(planted_model, z, pos, batch,
                              P["planted_budgets"], P["rise"],
                              P["gnn_epochs"], P["random_draws"])
@@ -479,7 +479,7 @@ print(f"GNNExplainer ({P['gnn_epochs']} epochs, one molecule at a time): "
 # ```{exercise}
 # :label: ex-rise-budget
 # With $c = 5$ Å, which budget $B$ gives a uniform radius just above a C–C
-# single bond (1.54 Å)? Check with `uniform_radius_edges` which fraction of
+# single bond (1.54 Å)? Check with {py:func}`~refimpl.explain.baselines.uniform_radius_edges` which fraction of
 # the edges of the showcase molecule that radius keeps.
 # ```
 #

@@ -101,7 +101,7 @@ _LABELS = {
 #: Every size of the experiment, per scale. ``fno`` is the reference configuration
 #: (its parameter count is the target of the others); ``dual_modes`` the modes of
 #: the dual-space multi-scale model's lift/projection (they cover the 2/3-de-aliased
-#: band of the Navier-Stokes data: |k| <= 10 on 32², <= 21 on 64²).
+#: band of the Navier-Stokes data: ``|k| <= 10`` on 32², ``<= 21`` on 64²).
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(
         navier_stokes=dict(n_train=8, n_test=4, resolution=16, viscosity=1e-4,
@@ -790,9 +790,11 @@ def plot_error_spectra(result: BenchmarkResult, *, k_split: float | None = None)
     Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
+    from refimpl.plotting import PAGE_WIDTH_IN
+
     problems = list(dict.fromkeys(p for p, _ in result.spectra))
-    fig, axes = plt.subplots(1, len(problems), figsize=(5.2 * len(problems), 3.8),
-                             squeeze=False)
+    width = min(PAGE_WIDTH_IN, 5.2 * len(problems))
+    fig, axes = plt.subplots(1, len(problems), figsize=(width, 3.8), squeeze=False)
     for ax, pname in zip(axes[0], problems, strict=True):
         for (p, name), (k, energy) in result.spectra.items():
             if p == pname:

@@ -60,6 +60,10 @@ def test_notebook_is_in_sync_with_its_py_twin(nb_path):
         f"{nb_path.name} and {py.name} differ: run `jupytext --sync {nb_path}`"
     assert [c.metadata.get("tags", []) for c in a.cells] == \
         [c.metadata.get("tags", []) for c in b.cells]
+    # figure alt text and captions (myst-nb cell metadata) live in both files
+    assert [c.metadata.get("mystnb") for c in a.cells] == \
+        [c.metadata.get("mystnb") for c in b.cells], \
+        f"{nb_path.name} and {py.name} differ in mystnb cell metadata"
 
 
 def _repo_parts():

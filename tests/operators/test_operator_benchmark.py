@@ -59,7 +59,8 @@ def test_train_and_evaluate_tiny(tmp_path):
     assert table.count("\n") == 3 and "| FNO | functional |" in table
     assert "ratio 17x17" in res.transfer_table("wave t=1")
     fig = plot_predictions(res, data)
-    assert len(fig.axes) == 2 * 4 + 1
+    # truth and 2 predictions above, input and 2 errors below, one colour bar
+    assert len(fig.axes) == 2 * (1 + 2) + 1
     fig = plot_predictions(res, data, grid="17x17", models=["UNet"])
     assert fig.axes[0].images[0].get_array().shape == (17, 17)
     lines = res.verdicts("17x17").splitlines()
