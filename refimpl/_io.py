@@ -110,7 +110,8 @@ def _tensor_digest(t: torch.Tensor) -> str:
 
 def fingerprint(obj: Any) -> Any:
     """The structure of ``obj`` with every tensor replaced by its shape, dtype and
-    the SHA-256 of its bytes (plain values are kept as they are)."""
+    the SHA-256 of its bytes (long strings by their length and SHA-256; other
+    plain values are kept as they are)."""
     if isinstance(obj, torch.Tensor):
         return {"shape": list(obj.shape), "dtype": str(obj.dtype).replace("torch.", ""),
                 "sha256": _tensor_digest(obj)}
@@ -118,6 +119,8 @@ def fingerprint(obj: Any) -> Any:
         return [fingerprint(v) for v in obj]
     if isinstance(obj, Mapping):
         return {str(k): fingerprint(v) for k, v in obj.items()}
+    if isinstance(obj, str) and len(obj) > 64:
+        return {"str_len": len(obj), "sha256": hashlib.sha256(obj.encode()).hexdigest()}
     return obj
 
 
