@@ -289,7 +289,7 @@ def test_problem_cache_is_checked_and_safe_for_concurrent_writers(tmp_path):
         try:
             out = ex._cached("race", make)
             assert torch.equal(out["x"], torch.arange(1000.0))
-        except BaseException as err:  # pragma: no cover - reported below
+        except Exception as err:  # noqa: BLE001 - reported below
             errors.append(err)
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
