@@ -90,6 +90,7 @@ class FNO(NeuralOperator):
     """
 
     family = "functional"
+    extra_input_dtypes = (torch.float64,)  # the layers follow the input dtype
 
     def __init__(
         self,
