@@ -33,7 +33,7 @@ buffers, saved with the weights.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +43,8 @@ from torch_geometric.utils import scatter
 
 from refimpl.checkpoint import register_model
 
-from .graph import radius_graph
+from .graph import _check_atomic_numbers, _check_batch, _check_edge_index, _check_pos, \
+    radius_graph
 
 __all__ = ["EdgeListGraph", "SchNetRegressor", "SchNetOnEdges", "message_mask"]
 
@@ -154,6 +155,15 @@ class SchNetRegressor(SchNet):
         cutoff (float): radius-graph cutoff :math:`c` in Å. (default: :obj:`5.0`)
         max_num_neighbors (int, optional): neighbour cap of the radius graph.
             (default: :obj:`None`, no cap)
+        elements (sequence of int, optional): the atomic numbers the model is
+            trained for (e.g. QM9's ``(1, 6, 7, 8, 9)``); any other ``z`` is a
+            :class:`ValueError`. (default: :obj:`None`, any of 1..99, the rows of
+            the embedding)
+
+    Inputs are checked (a clear error, not a raw torch one): ``z`` integer atomic
+    numbers the model knows, ``pos`` finite ``[N, 3]`` in the parameters' dtype,
+    ``batch`` consecutive molecule indices, ``edge_index`` in range and
+    ``edge_mask`` one weight per edge (checked by :func:`message_mask`).
 
     Call as ``model(z, pos, batch=None, edge_index=None, edge_mask=None)``; returns
     ``[num_graphs]`` in the target's units.
@@ -163,7 +173,8 @@ class SchNetRegressor(SchNet):
 
     def __init__(self, hidden_channels: int = 64, num_filters: int = 64,
                  num_interactions: int = 3, num_gaussians: int = 25,
-                 cutoff: float = 5.0, max_num_neighbors: Optional[int] = None):
+                 cutoff: float = 5.0, max_num_neighbors: Optional[int] = None,
+                 elements: Optional[Sequence[int]] = None):
         for name, value in [("hidden_channels", hidden_channels),
                             ("num_filters", num_filters),
                             ("num_gaussians", num_gaussians)]:
@@ -174,12 +185,18 @@ class SchNetRegressor(SchNet):
                              f"{num_interactions!r}")
         if not float(cutoff) > 0:
             raise ValueError(f"cutoff must be positive (Å), got {cutoff!r}")
+        if elements is not None:
+            elements = sorted({int(e) for e in elements})
+            if not elements or elements[0] < 1 or elements[-1] > 99:
+                raise ValueError("elements must be atomic numbers in 1..99, got "
+                                 f"{elements!r}")
         super().__init__(hidden_channels=hidden_channels, num_filters=num_filters,
                          num_interactions=num_interactions,
                          num_gaussians=num_gaussians, cutoff=float(cutoff),
                          interaction_graph=EdgeListGraph(cutoff, max_num_neighbors),
                          readout="add")
         self.max_num_neighbors = max_num_neighbors
+        self.elements = elements
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_std", torch.ones(()))
         self.register_buffer("element_ref", torch.zeros(100))
@@ -188,7 +205,7 @@ class SchNetRegressor(SchNet):
         return dict(hidden_channels=self.hidden_channels, num_filters=self.num_filters,
                     num_interactions=self.num_interactions,
                     num_gaussians=self.num_gaussians, cutoff=self.cutoff,
-                    max_num_neighbors=self.max_num_neighbors)
+                    max_num_neighbors=self.max_num_neighbors, elements=self.elements)
 
     @torch.no_grad()
     def set_target_stats(self, mean: float, std: float,
@@ -228,21 +245,22 @@ class SchNetRegressor(SchNet):
         Returns:
             ``[num_graphs]`` predictions in the target's units.
         """
-        if z.dim() != 1 or z.is_floating_point() or z.dtype == torch.bool:
-            raise TypeError(f"z must be a 1-D integer tensor of atomic numbers, got "
-                            f"dtype {z.dtype} and shape {tuple(z.shape)}")
-        if pos.dim() != 2 or pos.size(-1) != 3 or pos.size(0) != z.size(0):
+        _check_atomic_numbers(z, self.embedding.num_embeddings, "z", self.elements)
+        _check_pos(pos)
+        if pos.size(-1) != 3 or pos.size(0) != z.size(0):
             raise ValueError(f"pos must have shape [N, 3] = [{z.size(0)}, 3], got "
                              f"{tuple(pos.shape)}")
-        if batch is None:
-            batch = torch.zeros_like(z)
+        weight = self.embedding.weight
+        if pos.dtype != weight.dtype and not torch.is_autocast_enabled(pos.device.type):
+            raise TypeError(f"pos has dtype {pos.dtype} but the model's parameters are "
+                            f"{weight.dtype}; pass pos.to({weight.dtype}) or convert "
+                            f"the model with .to({pos.dtype})")
+        batch = _check_batch(batch, z.size(0), pos.device, contiguous=True)
         if edge_mask is not None and edge_index is None:
             raise ValueError("edge_mask needs the edge_index it refers to")
         with contextlib.ExitStack() as stack:
             if edge_index is not None:
-                if edge_index.dim() != 2 or edge_index.size(0) != 2:
-                    raise ValueError(f"edge_index must have shape [2, E], got "
-                                     f"{tuple(edge_index.shape)}")
+                _check_edge_index(edge_index, z.size(0))
                 stack.enter_context(self.interaction_graph.use(edge_index))
             if edge_mask is not None:
                 stack.enter_context(message_mask(self, edge_mask, edge_index))
