@@ -176,6 +176,11 @@ class EquivariantDiffusion(nn.Module):
         loss_normalization: str = "padded",
     ):
         super().__init__()
+        for name, value in (("num_types", num_types), ("n_dims", n_dims),
+                            ("hidden_nf", hidden_nf), ("n_layers", n_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EquivariantDiffusion: {name} must be a positive "
+                                 f"integer, got {value!r}")
         if loss_normalization not in ("padded", "molecule"):
             raise ValueError(
                 f"loss_normalization must be 'padded' or 'molecule', "
@@ -327,6 +332,9 @@ class EquivariantDiffusion(nn.Module):
         """
         z0 = self.encode(x, onehot, node_mask)
         B, N, F = z0.shape
+        if B == 0:
+            raise ValueError("EquivariantDiffusion got an empty batch (x of shape "
+                             f"{tuple(x.shape)}); expected at least one molecule")
         if t is None:
             t = self.sample_timesteps(B, t_max, device=z0.device, generator=generator)
         else:
