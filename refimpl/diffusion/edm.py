@@ -70,7 +70,8 @@ def node_mask_from_counts(
         raise ValueError("num_atoms is empty: nothing to sample")
     if int(num_atoms.min()) < 2:
         raise ValueError(
-            f"every molecule needs at least 2 atoms, got min {int(num_atoms.min())}"
+            f"num_atoms: every molecule needs at least 2 atoms, got min "
+            f"{int(num_atoms.min())}"
         )
     n_max = int(num_atoms.max()) if n_max is None else int(n_max)
     if n_max < int(num_atoms.max()):

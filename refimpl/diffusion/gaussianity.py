@@ -207,6 +207,10 @@ def random_rotations(
 ) -> Tensor:
     """``n`` uniformly random rotation matrices of SO(dim), ``[n, dim, dim]`` (Haar, by
     a sign-corrected QR decomposition of Gaussian matrices)."""
+    for name, value, low in (("n", n, 0), ("dim", dim, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"random_rotations: {name} must be an integer >= {low}, "
+                             f"got {value!r}")
     A = torch.randn(n, dim, dim, generator=generator, dtype=torch.float64)
     Q, R = torch.linalg.qr(A)
     Q = Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1)).unsqueeze(-2)
