@@ -25,11 +25,14 @@ from refimpl.diffusion import (
     T_star,
     center,
     check_node_mask,
+    crop_collate,
+    data_variance,
     ks_normal,
     ks_two_sample,
     node_mask_from_counts,
     one_hot,
     random_rotations,
+    sample_shortcut,
     timestep_sequence,
     type_frequencies,
 )
@@ -37,8 +40,10 @@ from refimpl.explain import (
     RISEExplainer,
     compare_maps,
     explain,
+    fidelity,
     keep_ratio,
     spatial_dependency,
+    subgraph_prediction,
     topk_edges,
     uniform_radius_edges,
 )
@@ -56,6 +61,7 @@ from refimpl.operators import (
     T1,
     DeepONet,
     GridEmbedding2d,
+    NormalizedOperator,
     SpectralConv1d,
     SpectralConv2d,
     UNet,
@@ -516,17 +522,6 @@ CASES += [
 ]
 
 
-@pytest.mark.parametrize("name, call, exc, match", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_a_clear_error(name, call, exc, match):
-    with pytest.raises(exc, match=match):
-        call()
-
-
-def test_there_are_at_least_one_hundred_distinct_cases():
-    names = [c[0] for c in CASES]
-    assert len(set(names)) == len(names) >= 100
-
-
 # ------------------------------------------------------- cases that need set-up
 def test_scale_from_the_environment(monkeypatch):
     monkeypatch.setenv("REFIMPL_SCALE", "huge")
@@ -565,3 +560,62 @@ def test_truncated_checkpoint_weights_are_a_clear_error(tmp_path):
     (tmp_path / "m.pt").write_bytes((tmp_path / "m.pt").read_bytes()[:50])
     with pytest.raises(ValueError, match=r"m.pt cannot be read .*truncated or corrupt"):
         ckpt.load_model(tmp_path / "m")
+
+
+# ------------------------------------------------------------ more of the same kind
+CASES += [
+    ("EDM-float64-input", lambda: EDM(XD.double(), ONEHOT.double(), MASK.double()),
+     TypeError, (r"x has dtype torch.float64 but the model's parameters are "
+                r"torch.float32")),
+    ("EDM-nan-coordinates", lambda: EDM(torch.full_like(XD, NAN), ONEHOT, MASK),
+     ValueError, r"x contains NaN or infinite coordinates"),
+    ("EDM-bad-reduction", lambda: EDM(XD, ONEHOT, MASK, reduction="sum"), ValueError,
+     r"reduction must be 'mean' or 'none', got 'sum'"),
+    ("crop_collate-empty", lambda: crop_collate([]), ValueError,
+     r"crop_collate got an empty list of items"),
+    ("radius_graph-float16-on-cpu", lambda: radius_graph(POS.half(), 2.0), TypeError,
+     r"radius_graph: pos of dtype torch.float16 is not supported on the CPU"),
+    ("RISE-float64-pos", lambda: explain(SCHNET, Z, POS.double(), steps=1), TypeError,
+     r"pos has dtype torch.float64 but the model's parameters are torch.float32"),
+    ("fidelity-keep-not-boolean",
+     lambda: fidelity(SCHNET, Z, POS, EDGES, torch.ones(4)), TypeError,
+     r"keep must be a boolean edge mask, got dtype torch.float32"),
+    ("fidelity-edge_index-out-of-range",
+     lambda: fidelity(SCHNET, Z, POS, torch.tensor([[0, 9], [1, 0]]),
+                      torch.ones(2, dtype=torch.bool)), ValueError,
+     r"edge_index refers to atoms outside 0..3"),
+    ("subgraph_prediction-batch-gap",
+     lambda: subgraph_prediction(SCHNET, Z, POS, EDGES, torch.ones(4, dtype=torch.bool),
+                                 batch=torch.tensor([0, 0, 2, 2])), ValueError,
+     r"batch skips molecule index\(es\) \[1\]"),
+    ("NoiseSchedule-fractional-T", lambda: NoiseSchedule(T=10.5), ValueError,
+     r"T \(number of diffusion steps\) must be a positive integer, got 10.5"),
+    ("NoiseSchedule-precision", lambda: NoiseSchedule(T=10, precision=2.0), ValueError,
+     r"precision s must lie in \(0, 0.5\), got 2.0"),
+    ("sample_shortcut-t_star-above-T",
+     lambda: sample_shortcut(EDM, torch.tensor([3]), t_star=50, v_hat=1.0), ValueError,
+     r"t_star must be an integer in \[1, T=10\], got 50"),
+    ("sample_shortcut-negative-v_hat",
+     lambda: sample_shortcut(EDM, torch.tensor([3]), t_star=5, v_hat=-1.0), ValueError,
+     r"v_hat must be positive and finite, got -1.0"),
+    ("EDM-sample-one-atom", lambda: EDM.sample(torch.tensor([1])), ValueError,
+     r"num_atoms: every molecule needs at least 2 atoms, got min 1"),
+    ("data_variance-unknown-estimator",
+     lambda: data_variance(XD, MASK, estimator="foo"), ValueError,
+     r"unknown estimator 'foo'"),
+    ("NormalizedOperator-nan-data",
+     lambda: NormalizedOperator.fit(FNO_, torch.full((4, 1, 8, 8), NAN),
+                                    torch.randn(4, 1, 8, 8)), ValueError,
+     r"input_mean must be finite"),
+]
+
+
+@pytest.mark.parametrize("name, call, exc, match", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_a_clear_error(name, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_there_are_at_least_one_hundred_distinct_cases():
+    names = [c[0] for c in CASES]
+    assert len(set(names)) == len(names) >= 100

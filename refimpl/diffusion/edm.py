@@ -332,6 +332,13 @@ class EquivariantDiffusion(nn.Module):
             reduction: ``"mean"`` over molecules or ``"none"`` (``[B]``).
         """
         z0 = self.encode(x, onehot, node_mask)
+        weight = next(self.parameters(), None)
+        if (weight is not None and x.dtype != weight.dtype
+                and not torch.is_autocast_enabled(x.device.type)):
+            raise TypeError(
+                f"x has dtype {x.dtype} but the model's parameters are {weight.dtype}; "
+                f"pass x.to({weight.dtype}) (and onehot, node_mask) or convert the "
+                f"model with .to({x.dtype})")
         B, N, F = z0.shape
         if B == 0:
             raise ValueError("EquivariantDiffusion got an empty batch (x of shape "

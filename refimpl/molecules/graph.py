@@ -168,6 +168,9 @@ def radius_graph(
             non-finite positions or a non-positive ``max_num_neighbors``.
     """
     _check_pos(pos)
+    if pos.dtype in (torch.float16, torch.bfloat16) and pos.device.type == "cpu":
+        raise TypeError(f"radius_graph: pos of dtype {pos.dtype} is not supported on "
+                        "the CPU (no half-precision distances); pass pos.float()")
     pos = pos.detach()  # only the edge set is returned: no autograd graph needed
     if isinstance(r, Tensor):
         if r.numel() != 1:
