@@ -161,6 +161,6 @@ def load_checked(path: str | os.PathLike, *, what: str = "cache file",
                        f"{dict(meta)!r}")
     if problem is not None:
         warnings.warn(f"ignoring the {what} {path}: {problem}; regenerating it",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=2)
         return None
     return record["data"]
