@@ -33,7 +33,8 @@ buffers, saved with the weights.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional, Sequence
+from collections.abc import Sequence
+from typing import Iterator, Optional
 
 import torch
 from torch import Tensor, nn
@@ -43,8 +44,13 @@ from torch_geometric.utils import scatter
 
 from refimpl.checkpoint import register_model
 
-from .graph import _check_atomic_numbers, _check_batch, _check_edge_index, _check_pos, \
-    radius_graph
+from .graph import (
+    _check_atomic_numbers,
+    _check_batch,
+    _check_edge_index,
+    _check_pos,
+    radius_graph,
+)
 
 __all__ = ["EdgeListGraph", "SchNetRegressor", "SchNetOnEdges", "message_mask"]
 
@@ -174,7 +180,7 @@ class SchNetRegressor(SchNet):
     def __init__(self, hidden_channels: int = 64, num_filters: int = 64,
                  num_interactions: int = 3, num_gaussians: int = 25,
                  cutoff: float = 5.0, max_num_neighbors: Optional[int] = None,
-                 elements: Optional[Sequence[int]] = None):
+                 elements: Sequence[int] | None = None):
         for name, value in [("hidden_channels", hidden_channels),
                             ("num_filters", num_filters),
                             ("num_gaussians", num_gaussians)]:
