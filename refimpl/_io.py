@@ -5,7 +5,11 @@ the training loop and every on-disk cache).
   (:func:`tempfile.mkstemp`, so the name is unique per process and thread),
   flushes it to disk (``fsync``) and moves it into place with one
   :func:`os.replace`: a reader, or a process killed at any instant, sees the old
-  file or the new one, never half of one.
+  file or the new one, never half of one. The content is synced before the rename,
+  so even after a power loss a visible name never holds half a file; the folder
+  itself is not synced (that would only make the newest version durable, at the
+  cost of a second ``fsync`` per file: a lost rename leaves the previous, complete
+  file).
 * :func:`fingerprint` describes a payload of tensors (structure, shapes, dtypes and
   a SHA-256 of the bytes); :func:`save_checked` stores it beside the payload and
   :func:`load_checked` recomputes it on every read, so a truncated, corrupt or
@@ -36,29 +40,19 @@ LOAD_ERRORS = (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError,
                UnicodeDecodeError)
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not supported on this platform / file system
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any], *,
+                 fsync: bool = True) -> Path:
     """Write ``path`` with ``write(file)`` through a unique temporary file and one
-    atomic :func:`os.replace`; the temporary file is removed on any failure."""
+    atomic :func:`os.replace`; the temporary file is removed on any failure.
+    ``fsync=False`` skips the sync (for a file that only mirrors another)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -66,7 +60,6 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
     return path
 
 
@@ -75,10 +68,11 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, *,
+                      fsync: bool = True) -> Path:
     """Write ``text`` (UTF-8) to ``path``, atomically."""
     data = text.encode()
-    return atomic_write(path, lambda f: f.write(data))
+    return atomic_write(path, lambda f: f.write(data), fsync=fsync)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -625,7 +625,8 @@ def fit(
             atomic_save({**state, "meta": {**meta, "identity": identity}},
                         ckpt / "last.pt")
             # A readable copy for people; resuming reads only last.pt.
-            atomic_write_text(ckpt / "last.json", json.dumps(meta, indent=2) + "\n")
+            atomic_write_text(ckpt / "last.json", json.dumps(meta, indent=2) + "\n",
+                              fsync=False)
         if ctx.world_size > 1:
             dist.barrier()
     bar.close()
