@@ -265,10 +265,21 @@ def _plain(value: Any) -> Any:
     """``value`` as plain, comparable data (tensors summarised by their bytes)."""
     from refimpl._io import fingerprint
 
+    import dataclasses
+
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    elif isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, Tensor):
         return fingerprint(value)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain({f.name: getattr(value, f.name)
+                       for f in dataclasses.fields(value)})
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

@@ -308,3 +308,36 @@ def test_nan_or_empty_validation_set_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="val_set is empty"):
         _quick(tmp_path / "empty",
                val_set=TensorDataset(torch.zeros(0, 4), torch.zeros(0, 1)))
+
+
+def test_data_fingerprint_reads_numpy_and_dataclass_samples_without_moving_rngs():
+    import dataclasses
+    import random
+
+    import numpy as np
+
+    from refimpl.training import _data_fingerprint
+
+    @dataclasses.dataclass
+    class Item:
+        x: np.ndarray
+        label: int
+
+    class Noisy(torch.utils.data.Dataset):
+        def __init__(self, shift=0.0):
+            self.shift = shift
+
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):  # draws from every global RNG
+            noise = random.random() + np.random.rand() + float(torch.rand(()))
+            return Item(np.full(3, i + self.shift + 0 * noise), i)
+
+    states = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    a, b = _data_fingerprint(Noisy()), _data_fingerprint(Noisy())
+    assert a == b and a["len"] == 5
+    assert _data_fingerprint(Noisy(shift=1.0)) != a  # the content is read
+    assert random.getstate() == states[0]
+    assert np.array_equal(np.random.get_state()[1], states[1])
+    assert torch.equal(torch.get_rng_state(), states[2])
