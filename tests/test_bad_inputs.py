@@ -29,6 +29,7 @@ from refimpl.diffusion import (
     data_variance,
     ks_normal,
     ks_two_sample,
+    ksg_mutual_information,
     node_mask_from_counts,
     one_hot,
     random_rotations,
@@ -37,21 +38,29 @@ from refimpl.diffusion import (
     type_frequencies,
 )
 from refimpl.explain import (
+    PlantedPairModel,
     RISEExplainer,
     compare_maps,
+    edge_precision_recall,
     explain,
     fidelity,
     keep_ratio,
+    planted_target,
     spatial_dependency,
     subgraph_prediction,
     topk_edges,
     uniform_radius_edges,
 )
 from refimpl.molecules import (
+    collate_dense,
+    collate_sparse,
     edge_lengths,
     edm_split,
+    load_qm9,
     one_hot_types,
     radius_graph,
+    remove_mean_with_mask,
+    sample_gaussian_with_mask,
 )
 from refimpl.molecules.chemistry import bond_order_matrix
 from refimpl.molecules.schnet import SchNetRegressor
@@ -68,7 +77,7 @@ from refimpl.operators import (
     relative_l2,
 )
 from refimpl.operators.models import DualSpaceFNO, DualSpaceMultiScale
-from refimpl.pde import UnitGaussianNormalizer, burgers, darcy, grf, heat, wave
+from refimpl.pde import UnitGaussianNormalizer, burgers, darcy, grf, heat, sine, wave
 from refimpl.pde import cached as pde_cached
 
 NAN = float("nan")
@@ -607,6 +616,62 @@ CASES += [
      lambda: NormalizedOperator.fit(FNO_, torch.full((4, 1, 8, 8), NAN),
                                     torch.randn(4, 1, 8, 8)), ValueError,
      r"input_mean must be finite"),
+]
+
+
+CASES += [
+    ("wave.evaluate-nan-coefficients",
+     lambda: wave.evaluate(torch.full((1, 4, 4), NAN), 1.0, resolution=8), ValueError,
+     r"B0 contains NaN or infinite values"),
+    ("wave.evaluate-coefficient-shape",
+     lambda: wave.evaluate(torch.zeros(1, 5), 1.0, resolution=8), ValueError,
+     r"B0 must be a tensor of shape \(n, K, K\)"),
+    ("sine.synthesize-mismatched-K",
+     lambda: sine.synthesize(torch.zeros(2, 3, 3), torch.zeros(4, 8)), ValueError,
+     r"B must have shape \(..., K, K\) and S shape \(s, K\) with the same K"),
+    ("darcy.solve-negative-coefficient", lambda: darcy.solve(-torch.ones(1, 8, 8)),
+     ValueError, r"a must be positive everywhere \(an elliptic coefficient\)"),
+    ("darcy.solve-nan-coefficient",
+     lambda: darcy.solve(torch.full((1, 8, 8), NAN)), ValueError,
+     r"a contains NaN or infinite values"),
+    ("burgers.solve-scalar-u0", lambda: burgers.solve(torch.tensor(1.0)), ValueError,
+     r"u0 must have shape \(s,\) or \(B, s\), got \(\)"),
+    ("grf.basis-unknown-kind", lambda: grf.basis(torch.zeros(4), 3, kind="foo"),
+     ValueError, r"kind must be one of \('cosine', 'sine'\), got 'foo'"),
+    ("relative_l2-unknown-reduction",
+     lambda: relative_l2(torch.ones(2, 4), torch.ones(2, 4), reduction="max"),
+     ValueError, r"reduction must be one of .*got 'max'"),
+    ("collate_sparse-empty", lambda: collate_sparse([]), ValueError,
+     r"collate got an empty list of molecules"),
+    ("collate_dense-empty", lambda: collate_dense([]), ValueError,
+     r"collate got an empty list of molecules"),
+    ("sample_gaussian_with_mask-size",
+     lambda: sample_gaussian_with_mask((2, 3), torch.ones(2, 3, 1)), ValueError,
+     r"size must be \[B, N, D\] with \[B, N\] = \[2, 3\]"),
+    ("remove_mean_with_mask-mask-shape",
+     lambda: remove_mean_with_mask(torch.zeros(2, 3, 3), torch.ones(2, 3)), ValueError,
+     r"node_mask must be a tensor of shape \[B, N, 1\], got \(2, 3\)"),
+    ("planted_target-batch-gap",
+     lambda: planted_target(torch.tensor([6, 6, 6, 6]), POS,
+                            batch=torch.tensor([0, 0, 2, 2])), ValueError,
+     r"batch skips molecule index\(es\) \[1\]"),
+    ("planted_target-float-z",
+     lambda: planted_target(torch.tensor([6.0, 6.0]), POS[:2]), TypeError,
+     r"z must be a 1-D integer tensor of atomic numbers, got torch.float32"),
+    ("PlantedPairModel-negative-cutoff", lambda: PlantedPairModel(cutoff=-1.0),
+     ValueError, r"need cutoff > r_b > 0, got cutoff=-1.0"),
+    ("edge_precision_recall-lengths",
+     lambda: edge_precision_recall(torch.ones(3, dtype=torch.bool),
+                                   torch.ones(4, dtype=torch.bool),
+                                   torch.zeros(4, dtype=torch.long)), ValueError,
+     r"keep, truth and edge_batch must have the same shape \[E\]"),
+    ("ksg_mutual_information-shapes",
+     lambda: ksg_mutual_information(torch.randn(10, 2), torch.randn(9, 2)), ValueError,
+     r"x and y must have the same shape, got \(10, 2\) and \(9, 2\)"),
+    ("load_qm9-limit-0", lambda: load_qm9(limit=0, progress=False), ValueError,
+     r"limit must be a positive integer or None, got 0"),
+    ("load_qm9-unknown-source", lambda: load_qm9(source="web"), ValueError,
+     r"source must be 'qm9pack' or 'pyg', got 'web'"),
 ]
 
 
