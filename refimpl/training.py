@@ -21,21 +21,24 @@ floating-point summation order (tested with two CPU processes).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from refimpl._io import atomic_save, atomic_write_text
+from refimpl._io import LOAD_ERRORS, atomic_save, atomic_write_text, fingerprint
 from refimpl.checkpoint import registered_models, save_model, unwrap
 
 __all__ = ["fit", "FitResult", "AdaptiveGradClip", "to_device", "evaluate",
@@ -263,12 +266,6 @@ def _save_best(model: nn.Module, directory: Path, **meta: Any) -> None:
 # ------------------------------------------------------------------ run identity
 def _plain(value: Any) -> Any:
     """``value`` as plain, comparable data (tensors summarised by their bytes)."""
-    from refimpl._io import fingerprint
-
-    import dataclasses
-
-    import numpy as np
-
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.ascontiguousarray(value))
     elif isinstance(value, np.generic):
@@ -295,10 +292,6 @@ def _data_fingerprint(data: Dataset | None) -> Any:
     Reading the samples must not move any random state (a dataset may draw random
     numbers in ``__getitem__``), so it happens under a fixed, then restored, seed.
     """
-    import random
-
-    import numpy as np
-
     if data is None:
         return None
     n = len(data)
@@ -354,8 +347,6 @@ def _load_last(ckpt: Path, identity: dict[str, Any], device: torch.device
                ) -> dict[str, Any]:
     """Read ``last.pt`` and check that it belongs to the run described by
     ``identity``; a clear :class:`ValueError` otherwise."""
-    from refimpl._io import LOAD_ERRORS
-
     path = ckpt / "last.pt"
     hint = ("use another checkpoint_dir, or resume=False to start over in this one "
             "(overwriting it)")
