@@ -673,7 +673,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--checkpoint",
         action="store_true",
-        help="keep resumable training checkpoints in the cache",
+        help="keep resumable training checkpoints in the cache (one folder per "
+        "scale, seed and preset: another run never resumes these)",
     )
     parser.add_argument(
         "--json", type=Path, default=None, help="write evaluation results here"
