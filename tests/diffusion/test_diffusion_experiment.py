@@ -100,3 +100,15 @@ def test_checkpoint_folders_are_keyed_by_scale_seed_and_preset(tmp_path, monkeyp
     monkeypatch.setenv("REFIMPL_SCALE", "book")
     others.add(gs._checkpoint_folder(P, 0, "full"))
     assert base not in others and len(others) == 4
+
+
+def test_checkpointed_training_never_resumes_another_seed(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("REFIMPL_CACHE", str(tmp_path))
+    kw = {"arms": ("full",), "progress": False, "checkpoint": True}
+    first, _ = gs.train_models(TINY, data, seed=0, **kw)
+    other, _ = gs.train_models(TINY, data, seed=1, **kw)
+    again, _ = gs.train_models(TINY, data, seed=0, **kw)  # the finished run, resumed
+    a, b, c = (m["full"].state_dict() for m in (first, other, again))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    assert len(list((tmp_path / "gaussian_shortcut" / "ckpt").iterdir())) == 2
