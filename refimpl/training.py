@@ -469,6 +469,10 @@ def fit(
                 raise ValueError(f"checkpoint_dir {str(ckpt)!r} cannot be created "
                                  f"({err.strerror or err}); expected a writable "
                                  "folder") from None
+            # Temporary files of writes that a kill interrupted (never read).
+            for stem in ("last.pt", "last.json", "best.pt.new", "best.json"):
+                for tmp in ckpt.glob(f".{stem}.*.tmp"):
+                    tmp.unlink(missing_ok=True)
     if device is None:
         device = (torch.device("cuda", ctx.local_rank)
                   if ctx.world_size > 1 and torch.cuda.is_available() else refimpl.device())

@@ -145,6 +145,7 @@ def test_sigkill_at_random_instants_then_resume_is_bit_identical(tmp_path):
     for k in ref_best:
         assert torch.equal(best[k], ref_best[k]), k
     assert record["meta"] == ref_record["meta"]
+    assert not list(cut.glob(".*.tmp"))  # interrupted writes were cleaned up
     print(f"resumed from epochs {resumed_from}; one epoch takes {epoch_time:.3f}s")
 
 
