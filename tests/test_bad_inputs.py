@@ -684,3 +684,17 @@ def test_bad_input_is_a_clear_error(name, call, exc, match):
 def test_there_are_at_least_one_hundred_distinct_cases():
     names = [c[0] for c in CASES]
     assert len(set(names)) == len(names) >= 100
+
+
+def test_documented_dtype_conversions_still_run():
+    """The dtype check refuses only what a model cannot run: FNO follows its
+    input's dtype, T1 and DualSpaceMultiScale run half-precision inputs in float32."""
+    assert FNO_(X.double()).dtype == torch.float64
+    fno64 = _seeded(lambda: FNO(1, 1, modes=2, width=4, n_layers=1,
+                                projection_channels=4)).double()
+    assert fno64(X).dtype == torch.float32
+    for model in (T1_, DSMS):
+        for dtype in (torch.float16, torch.bfloat16):
+            assert model(X.to(dtype)).dtype == torch.float32
+    with pytest.raises(TypeError, match=r"T1 has torch.float64 parameters"):
+        _seeded(lambda: T1(1, 1, modes=2, width=4, n_layers=1)).double()(X.half())

@@ -46,8 +46,9 @@ class NeuralOperator(nn.Module):
     #: ``"spatial"`` (weights and activations on the grid), ``"functional"`` (weights
     #: on basis coefficients or a basis-expansion output) or ``"dual"`` (both).
     family: ClassVar[str] = "spatial"
-    #: Input dtypes accepted besides the parameters' dtype (converted inside).
-    extra_input_dtypes: ClassVar[tuple[torch.dtype, ...]] = ()
+    #: Input dtypes accepted besides the parameters' dtype, per parameter dtype (the
+    #: conversions a model makes inside).
+    extra_input_dtypes: ClassVar[dict[torch.dtype, tuple[torch.dtype, ...]]] = {}
     in_channels: int
     out_channels: int
 
@@ -71,8 +72,10 @@ class NeuralOperator(nn.Module):
         owner = type(self).__name__
         check_field(x, owner=owner, channels=self.in_channels, spatial_dims=2,
                     min_size=min_size)
-        check_input_dtype(x, next(self.parameters(), None), owner=owner,
-                          also=self.extra_input_dtypes)
+        weight = next(self.parameters(), None)
+        also = self.extra_input_dtypes.get(weight.dtype, ()) if weight is not None \
+            else ()
+        check_input_dtype(x, weight, owner=owner, also=also)
         check_finite(x, owner=owner)
 
     def extra_repr(self) -> str:

@@ -476,7 +476,7 @@ class DualSpaceMultiScale(NeuralOperator):
     """
 
     family = "dual"
-    extra_input_dtypes = (torch.float16, torch.bfloat16)  # run in float32
+    extra_input_dtypes = {torch.float32: (torch.float16, torch.bfloat16)}  # run in fp32
 
     def __init__(
         self,

@@ -68,7 +68,7 @@ class T1(NeuralOperator):
     """
 
     family = "functional"
-    extra_input_dtypes = (torch.float16, torch.bfloat16)  # run in float32
+    extra_input_dtypes = {torch.float32: (torch.float16, torch.bfloat16)}  # run in fp32
 
     def __init__(self, in_channels: int, out_channels: int,
                  modes: int | Sequence[int] = 16, width: int = 24, n_layers: int = 3,
