@@ -283,19 +283,19 @@ def test_problem_cache_is_checked_and_safe_for_concurrent_writers(tmp_path):
 
     def make():
         calls.append(1)
-        return {"x": torch.arange(1000.0)}
+        return {"x": torch.arange(200_000.0)}
 
     def worker():
         try:
             out = ex._cached("race", make)
-            assert torch.equal(out["x"], torch.arange(1000.0))
+            assert torch.equal(out["x"], torch.arange(200_000.0))
         except Exception as err:  # noqa: BLE001 - reported below
             errors.append(err)
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors and calls
-    assert torch.equal(ex._cached("race", make)["x"], torch.arange(1000.0))
+    assert torch.equal(ex._cached("race", make)["x"], torch.arange(200_000.0))
     assert not list(folder.glob("*.tmp"))
