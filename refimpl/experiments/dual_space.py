@@ -172,13 +172,16 @@ class Problem:
 
 
 def _cached(key: str, make: Callable[[], dict[str, Tensor]]) -> dict[str, Tensor]:
-    path = refimpl.cache_dir("experiments", "dual_space") / f"{key}.pt"
-    if path.exists():
-        return torch.load(path, map_location="cpu", weights_only=True)
+    """``make()``, stored under ``key`` as a checked cache entry (a corrupt or
+    foreign file is regenerated with a warning; concurrent writers are safe)."""
+    from refimpl._io import load_checked, save_checked
+
+    path = refimpl.cache_dir("experiments", "dual_space") / f"{key}-v2.pt"
+    data = load_checked(path, what="dual_space cache file", meta={"key": key})
+    if data is not None:
+        return data
     data = {k: v.detach().cpu().contiguous() for k, v in make().items()}
-    tmp = path.with_suffix(".tmp")
-    torch.save(data, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves half a file
+    save_checked(data, path, key=key)
     return data
 
 

@@ -85,3 +85,30 @@ def test_qm9_coordinates_are_nearly_gaussian_in_the_marginal_but_not_in_distance
     )
     assert float(c.curve("marg")[0]) < 0.03  # spec: 0.019 at M = 500
     assert float(c.excess("dist")[0]) > 0.02  # bond-length peaks (spec: 0.051 - 0.011)
+
+
+def test_checkpoint_folders_are_keyed_by_scale_seed_and_preset(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFIMPL_CACHE", str(tmp_path))
+    monkeypatch.setenv("REFIMPL_SCALE", "smoke")
+    P = dict(gs.PRESETS["smoke"])
+    base = gs._checkpoint_folder(P, 0, "full")
+    assert base.parent.name.startswith("smoke-seed0-") and base.name == "full"
+    assert base == gs._checkpoint_folder(dict(P), 0, "full")
+    others = {gs._checkpoint_folder(P, 1, "full"),
+              gs._checkpoint_folder(P | {"epochs": P["epochs"] + 1}, 0, "full"),
+              gs._checkpoint_folder(P, 0, "truncated")}
+    monkeypatch.setenv("REFIMPL_SCALE", "book")
+    others.add(gs._checkpoint_folder(P, 0, "full"))
+    assert base not in others and len(others) == 4
+
+
+def test_checkpointed_training_never_resumes_another_seed(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("REFIMPL_CACHE", str(tmp_path))
+    kw = {"arms": ("full",), "progress": False, "checkpoint": True}
+    first, _ = gs.train_models(TINY, data, seed=0, **kw)
+    other, _ = gs.train_models(TINY, data, seed=1, **kw)
+    again, _ = gs.train_models(TINY, data, seed=0, **kw)  # the finished run, resumed
+    a, b, c = (m["full"].state_dict() for m in (first, other, again))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    assert len(list((tmp_path / "gaussian_shortcut" / "ckpt").iterdir())) == 2

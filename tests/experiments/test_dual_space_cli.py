@@ -263,3 +263,39 @@ def test_preset_norm_and_optimiser_reach_the_models_and_the_training(monkeypatch
                                                 lr_gamma=0.5)
     assert ex.PRESETS["book"]["optim"]["scheduler"] == "cosine"
     assert all(ex.PRESETS[s]["norm"] == "batch" for s in ex.PRESETS)
+
+
+def test_problem_cache_is_checked_and_safe_for_concurrent_writers(tmp_path):
+    import threading
+
+    P = ex.PRESETS["smoke"]
+    prob = ex.load_problem("darcy", P["darcy"])
+    folder = tmp_path / "cache" / "experiments" / "dual_space"
+    (path,) = folder.glob("darcy*.pt")
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.warns(UserWarning, match="ignoring the dual_space cache file .*cannot "
+                                         "be read"):
+        again = ex.load_problem("darcy", P["darcy"])
+    assert torch.equal(prob.x_train, again.x_train)
+    # Two threads writing the same entry at once: unique temporary names, one
+    # atomic rename each, both results equal.
+    calls, errors = [], []
+
+    def make():
+        calls.append(1)
+        return {"x": torch.arange(200_000.0)}
+
+    def worker():
+        try:
+            out = ex._cached("race", make)
+            assert torch.equal(out["x"], torch.arange(200_000.0))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and calls
+    assert torch.equal(ex._cached("race", make)["x"], torch.arange(200_000.0))
+    assert not list(folder.glob("*.tmp"))

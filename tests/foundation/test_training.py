@@ -228,3 +228,116 @@ def test_torchrun_two_processes_match_single_process(tmp_path):
                  device="cpu", scheduler=None).model.state_dict()
     for k in single:
         torch.testing.assert_close(ddp[k], single[k], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ run identity
+def _quick(folder, **kw):
+    args = {"epochs": 3, "batch_size": 8, "loss_fn": nn.functional.mse_loss,
+            "lr": 1e-2, "progress": False, "device": "cpu", "checkpoint_dir": folder}
+    model = kw.pop("model", None) or _model()
+    data = kw.pop("data", None) or _data()
+    return fit(model, data, **(args | kw))
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"seed": 1}, r"seed: 0 there, 1 here"),
+    ({"epochs": 1}, r"epochs: 3 there, 1 here"),
+    ({"epochs": 5}, r"epochs: 3 there, 5 here"),
+    ({"lr": 2e-2}, r"lr: 0.01 there, 0.02 here"),
+    ({"batch_size": 4}, r"batch_size: 8 there, 4 here"),
+    ({"optimizer": "sgd"}, r"optimizer: 'adam' there, 'sgd' here"),
+    ({"scheduler": None}, r"scheduler: 'cosine' there, None here"),
+    ({"ema_decay": 0.9}, r"ema_decay: None there, 0.9 here"),
+    ({"data": _data(seed=3)}, r"train_set\.samples"),
+    ({"data": _data(n=40)}, r"train_set\.len: 32 there, 40 here"),
+    ({"model": TinyRegressor(hidden=16)}, r"model\.config\.hidden: 8 there, 16 here"),
+], ids=["seed", "fewer-epochs", "more-epochs", "lr", "batch", "optimizer",
+        "scheduler", "ema", "data-content", "data-length", "model-config"])
+def test_resume_refuses_a_different_run(tmp_path, change, match):
+    _quick(tmp_path)
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(ValueError, match=match):
+        _quick(tmp_path, **change)
+    assert (tmp_path / "last.pt").read_bytes() == before  # nothing was mixed in
+
+
+def test_resume_of_a_finished_run_returns_it_and_resume_false_starts_over(tmp_path):
+    first = _quick(tmp_path)
+    again = _quick(tmp_path, model=_model(seed=5))
+    for p, q in zip(first.model.parameters(), again.model.parameters()):
+        assert torch.equal(p, q)
+    fresh = _quick(tmp_path, seed=1, resume=False)
+    assert json.loads((tmp_path / "last.json").read_text())["seed"] == 1
+    assert any(not torch.equal(p, q) for p, q in
+               zip(first.model.parameters(), fresh.model.parameters()))
+
+
+def test_resume_refuses_a_legacy_or_corrupt_last_checkpoint(tmp_path):
+    _quick(tmp_path)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    del state["meta"]
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="records no run identity"):
+        _quick(tmp_path)
+    (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot be read"):
+        _quick(tmp_path)
+
+
+def test_checkpoint_dir_that_is_a_file_fails_before_training(tmp_path):
+    path = tmp_path / "a_file"
+    path.write_text("x")
+    calls = []
+
+    def step(m, batch):
+        calls.append(1)
+        return nn.functional.mse_loss(m(batch[0]), batch[1])
+    with pytest.raises(ValueError, match="checkpoint_dir .* is a file; expected a folder"):
+        fit(_model(), _data(), epochs=1, batch_size=8, step_fn=step, progress=False,
+            device="cpu", checkpoint_dir=path)
+    assert not calls
+
+
+def test_nan_or_empty_validation_set_is_an_error(tmp_path):
+    val = _data(8, seed=2)
+    val.tensors[1][3] = float("nan")
+    with pytest.raises(FloatingPointError, match="non-finite validation value nan at "
+                                                 "epoch 1.*val_set"):
+        _quick(tmp_path / "nan", val_set=val)
+    assert not (tmp_path / "nan" / "best.pt").exists()
+    with pytest.raises(ValueError, match="val_set is empty"):
+        _quick(tmp_path / "empty",
+               val_set=TensorDataset(torch.zeros(0, 4), torch.zeros(0, 1)))
+
+
+def test_data_fingerprint_reads_numpy_and_dataclass_samples_without_moving_rngs():
+    import dataclasses
+    import random
+
+    import numpy as np
+
+    from refimpl.training import _data_fingerprint
+
+    @dataclasses.dataclass
+    class Item:
+        x: np.ndarray
+        label: int
+
+    class Noisy(torch.utils.data.Dataset):
+        def __init__(self, shift=0.0):
+            self.shift = shift
+
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):  # draws from every global RNG
+            noise = random.random() + np.random.rand() + float(torch.rand(()))
+            return Item(np.full(3, i + self.shift + 0 * noise), i)
+
+    states = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    a, b = _data_fingerprint(Noisy()), _data_fingerprint(Noisy())
+    assert a == b and a["len"] == 5
+    assert _data_fingerprint(Noisy(shift=1.0)) != a  # the content is read
+    assert random.getstate() == states[0]
+    assert np.array_equal(np.random.get_state()[1], states[1])
+    assert torch.equal(torch.get_rng_state(), states[2])

@@ -234,3 +234,20 @@ def test_loader_reports_skipped_rows(monkeypatch, caplog):
     assert sum(ds.split_sizes.values()) == 8
     with pytest.raises(ValueError, match=r"bad QM9 row: molecule dsgdb9nsd_0000\d\d"):
         load_qm9(strict=True, progress=False)
+
+
+def test_a_damaged_parse_cache_is_parsed_again_with_a_warning(tmp_path, monkeypatch):
+    pytest.importorskip("pandas")
+    try:
+        qm9pack_files()
+    except (ModuleNotFoundError, FileNotFoundError) as err:
+        pytest.skip(f"qm9pack not installed: {err}")
+    monkeypatch.setenv("REFIMPL_CACHE", str(tmp_path))
+    first = load_qm9(limit=50, progress=False)
+    (path,) = (tmp_path / "molecules").glob("qm9pack-*.pt")
+    path.write_bytes(path.read_bytes()[:-1000])  # truncated
+    with pytest.warns(UserWarning, match="ignoring the QM9 parse cache file .*cannot "
+                                         "be read"):
+        again = load_qm9(limit=50, progress=False)
+    assert torch.equal(first.idx, again.idx)
+    assert torch.equal(first[0].pos, again[0].pos)

@@ -178,3 +178,34 @@ def test_gradcheck_through_the_mask():
     mask = torch.rand(edges.size(1), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda m: model(z, pos, batch, edge_index=edges, edge_mask=m), (mask,))
+
+
+def test_inputs_are_checked_once_per_unchanged_tensors(monkeypatch):
+    """RISE calls the model on the same tensors at every optimisation step: the
+    value checks (which synchronise with a GPU) run once, and again only when a
+    tensor is replaced or modified in place."""
+    import refimpl.molecules.schnet as schnet_module
+
+    calls = []
+    real = schnet_module._check_pos
+    monkeypatch.setattr(schnet_module, "_check_pos",
+                        lambda pos: (calls.append(1), real(pos))[1])
+    model = tiny_model()
+    z, pos, batch = batch_of([0, 1])
+    first = model(z, pos, batch)
+    for _ in range(3):
+        assert torch.equal(model(z, pos, batch), first)
+    assert len(calls) == 1
+    model(z, pos.clone(), batch)  # another tensor: checked
+    assert len(calls) == 2
+    pos[0, 0] = float("nan")  # modified in place: checked again, and refused
+    with pytest.raises(ValueError, match="pos contains NaN"):
+        model(z, pos, batch)
+    z2 = z.clone()
+    model(z2, pos.nan_to_num(), batch)
+    z2[0] = 100
+    with pytest.raises(ValueError, match=r"atomic number \[100\]"):
+        model(z2, pos.nan_to_num(), batch)
+    other = torch.float32 if pos.dtype == torch.float64 else torch.float64
+    with pytest.raises(TypeError, match=f"pos has dtype {other}"):
+        model(z, pos.nan_to_num().to(other), batch)

@@ -88,3 +88,60 @@ def test_load_bad_input(equation, params, err, match):
 
 def test_equations_listed():
     assert set(pde.EQUATIONS) == {"wave", "heat", "darcy", "navier_stokes", "burgers"}
+
+
+def _one_entry(_tmp_cache):
+    calls = []
+
+    def make():
+        calls.append(1)
+        return torch.arange(6.0).reshape(2, 3), {"b": torch.ones(2)}
+    params = {"n": 2}
+    pde.cached("toy", params, make)
+    return cache.cache_path("toy", params), params, make, calls
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+     "cannot be read"),
+    (lambda p: p.write_bytes(bytes(range(256)) * 8), "cannot be read"),
+    (lambda p: torch.save(torch.zeros(3), p), "no fingerprint"),
+    (lambda p: torch.save({"kind": "tuple", "items": [torch.zeros(2, 3)]}, p),
+     "no fingerprint"),
+], ids=["truncated", "random-bytes", "foreign-tensor", "old-format"])
+def test_a_damaged_cache_file_is_regenerated_with_a_warning(_tmp_cache, damage, match):
+    path, params, make, calls = _one_entry(_tmp_cache)
+    damage(path)
+    with pytest.warns(UserWarning, match=f"ignoring the 'toy' cache file .*{match}"):
+        again = pde.cached("toy", params, make)
+    assert len(calls) == 2 and torch.equal(again[0], torch.arange(6.0).reshape(2, 3))
+    assert torch.equal(pde.cached("toy", params, make)[1]["b"], torch.ones(2))
+    assert len(calls) == 2  # the regenerated file is good
+
+
+def test_a_tampered_or_misplaced_cache_file_is_regenerated(_tmp_cache):
+    path, params, make, calls = _one_entry(_tmp_cache)
+    record = torch.load(path, weights_only=True)
+    record["data"]["items"][0] = record["data"]["items"][0] + 1  # same shape, new data
+    torch.save(record, path)
+    with pytest.warns(UserWarning, match="does not match its fingerprint"):
+        pde.cached("toy", params, make)
+    # The right content filed under the name of other parameters.
+    other = cache.cache_path("toy", {"n": 3})
+    other.write_bytes(path.read_bytes())
+    with pytest.warns(UserWarning, match="it was made with"):
+        pde.cached("toy", {"n": 3}, make)
+    assert len(calls) == 3
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_refimpl_cache_pointing_at_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    import refimpl
+
+    target = tmp_path / "file"
+    target.write_text("x")
+    monkeypatch.setenv("REFIMPL_CACHE", str(target))
+    with pytest.raises(ValueError, match="REFIMPL_CACHE=.* is a file; expected a folder"):
+        refimpl.cache_dir("pde")
+    with pytest.raises(ValueError, match="REFIMPL_CACHE"):
+        pde.cached("toy", {}, lambda: torch.zeros(1))
