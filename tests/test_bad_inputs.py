@@ -527,7 +527,7 @@ CASES += [
     ("seed_everything-negative", lambda: refimpl.seed_everything(-1), ValueError,
      r"seed must be a non-negative integer, got -1"),
     ("preset-missing-scale", lambda: refimpl.preset({"smoke": 1, "book": 2}),
-     ValueError, r"a preset table needs exactly the keys.*missing \['paper'\]"),
+     ValueError, r"a preset table needs exactly the keys.*missing \['full', 'paper'\]"),
 ]
 
 
@@ -535,7 +535,7 @@ CASES += [
 def test_scale_from_the_environment(monkeypatch):
     monkeypatch.setenv("REFIMPL_SCALE", "huge")
     with pytest.raises(ValueError, match=r"REFIMPL_SCALE='huge' is not a scale; valid "
-                                         r"values are smoke, book, paper"):
+                                         r"values are smoke, book, full, paper"):
         refimpl.scale()
 
 

@@ -123,11 +123,22 @@ def cache_dir(*parts: str) -> Path:
 
     ``$REFIMPL_CACHE`` if set, else ``~/.cache/refimpl``; ``parts`` name a
     sub-folder, e.g. ``cache_dir("pde", "darcy")``.
+
+    Raises:
+        ValueError: if the cache root is a file or the folder cannot be created.
     """
-    root = os.environ.get("REFIMPL_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "refimpl")
+    env = os.environ.get("REFIMPL_CACHE")
+    root = Path(env or os.path.join(os.path.expanduser("~"), ".cache", "refimpl"))
+    source = f"REFIMPL_CACHE={env!r}" if env else f"the default cache {str(root)!r}"
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{source} is a file; expected a folder (or a path that does "
+                         "not exist yet) for the cache")
     path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create the cache folder {str(path)!r} under {source} "
+                         f"({err.strerror or err}); expected a writable folder") from None
     return path
 
 

@@ -11,7 +11,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["use_book_style", "field_grid", "to_numpy"]
+__all__ = ["use_book_style", "field_grid", "to_numpy", "PAGE_WIDTH_IN"]
+
+#: The widest figure, in inches, that the book's text column (688 px on a
+#: 1280 px wide screen) shows without scaling it down at the book style's 90 dpi
+#: (675 px, plus what a tight bounding box adds); wider figures are shrunk and
+#: their 8 pt labels drop below 9 px.
+PAGE_WIDTH_IN: float = 7.5
 
 
 def use_book_style() -> None:

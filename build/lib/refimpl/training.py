@@ -21,20 +21,24 @@ floating-point summation order (tested with two CPU processes).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from refimpl.progress import enabled, tqdm
 
+from refimpl._io import LOAD_ERRORS, atomic_save, atomic_write_text, fingerprint
 from refimpl.checkpoint import registered_models, save_model, unwrap
 
 __all__ = ["fit", "FitResult", "AdaptiveGradClip", "to_device", "evaluate",
@@ -228,7 +232,10 @@ def evaluate(model: nn.Module, data: Dataset, val_fn: ValFn, *, batch_size: int,
         total += float(val_fn(model, batch)) * n
         count += n
     model.train(was_training)
-    return total / max(count, 1)
+    if count == 0:
+        raise ValueError("evaluate got an empty data set (0 samples); expected at "
+                         "least one sample to score")
+    return total / count
 
 
 def _batch_len(batch: Any) -> int:
@@ -245,14 +252,120 @@ def _batch_len(batch: Any) -> int:
 
 
 def _save_best(model: nn.Module, directory: Path, **meta: Any) -> None:
+    from refimpl.checkpoint import _write_pair
+
     plain = unwrap(model)
     if registered_models().get(type(plain).__name__) is type(plain):
         save_model(plain, directory / "best", **meta)
     else:
-        torch.save({k: v.detach().cpu() for k, v in plain.state_dict().items()},
-                   directory / "best.pt")
-        (directory / "best.json").write_text(json.dumps(
-            {"model": type(plain).__name__, "meta": meta}, indent=2) + "\n")
+        state = {k: v.detach().cpu() for k, v in plain.state_dict().items()}
+        _write_pair(directory / "best", state,
+                    {"model": type(plain).__name__, "meta": meta})
+
+
+# ------------------------------------------------------------------ run identity
+def _plain(value: Any) -> Any:
+    """``value`` as plain, comparable data (tensors summarised by their bytes)."""
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Tensor):
+        return fingerprint(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain({f.name: getattr(value, f.name)
+                       for f in dataclasses.fields(value)})
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if callable(getattr(value, "to_dict", None)):  # torch_geometric Data
+        return _plain(value.to_dict())
+    return type(value).__name__
+
+
+def _data_fingerprint(data: Dataset | None) -> Any:
+    """The type, length and the content of the first, middle and last samples.
+
+    Reading the samples must not move any random state (a dataset may draw random
+    numbers in ``__getitem__``), so it happens under a fixed, then restored, seed.
+    """
+    if data is None:
+        return None
+    n = len(data)
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            random.seed(0)
+            np.random.seed(0)
+            torch.manual_seed(0)
+            samples = [_plain(data[i]) for i in sorted({0, n // 2, n - 1}) if n]
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    return {"type": type(data).__name__, "len": n, "samples": samples}
+
+
+def _run_identity(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
+                  **settings: Any) -> dict[str, Any]:
+    """What makes a run: the model (class, config, parameter shapes), the
+    optimisation settings, the seed, the epochs and the data."""
+    from refimpl.checkpoint import _to_jsonable
+
+    config = None
+    if callable(getattr(model, "config", None)):
+        try:
+            config = _to_jsonable(model.config())
+        except (TypeError, ValueError):
+            config = None
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    return {"model": {"class": type(model).__name__, "config": config,
+                      "shapes": shapes},
+            **settings,
+            "train_set": _data_fingerprint(train_set),
+            "val_set": _data_fingerprint(val_set)}
+
+
+def _differences(there: Any, here: Any, prefix: str = "") -> list[str]:
+    if isinstance(there, dict) and isinstance(here, dict):
+        out = []
+        for key in sorted(set(there) | set(here), key=str):
+            out += _differences(there.get(key), here.get(key),
+                                f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if there != here:
+        def short(v: Any) -> str:
+            text = repr(v)
+            return text if len(text) <= 60 else text[:57] + "..."
+        return [f"{prefix or 'identity'}: {short(there)} there, {short(here)} here"]
+    return []
+
+
+def _load_last(ckpt: Path, identity: dict[str, Any], device: torch.device
+               ) -> dict[str, Any]:
+    """Read ``last.pt`` and check that it belongs to the run described by
+    ``identity``; a clear :class:`ValueError` otherwise."""
+    path = ckpt / "last.pt"
+    hint = ("use another checkpoint_dir, or resume=False to start over in this one "
+            "(overwriting it)")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except LOAD_ERRORS as err:
+        raise ValueError(f"cannot resume from {path}: the file cannot be read "
+                         f"({type(err).__name__}); {hint}") from None
+    meta = state.get("meta") if isinstance(state, dict) else None
+    if not isinstance(meta, dict) or "identity" not in meta:
+        raise ValueError(f"cannot resume from {path}: it records no run identity "
+                         f"(written by an older refimpl); {hint}")
+    diff = _differences(meta["identity"], identity)
+    if diff:
+        shown = "; ".join(diff[:6]) + ("; ..." if len(diff) > 6 else "")
+        raise ValueError(f"checkpoint_dir {ckpt} holds a different run, so it is not "
+                         f"resumed: {shown}. To continue it, call fit with the same "
+                         f"model, data and settings; otherwise {hint}")
+    return state
 
 
 def fit(
@@ -306,9 +419,20 @@ def fit(
         amp: mixed precision on CUDA (bf16 where supported, else fp16 with a grad
             scaler); ignored on CPU.
         collate_fn: passed to the ``DataLoader`` (e.g. PyG's ``Batch.from_data_list``).
-        checkpoint_dir: where ``last.pt``/``last.json`` (full training state) and
-            ``best.pt``/``best.json`` (weights + config) go; rank 0 writes.
-        resume: continue from ``checkpoint_dir/last.pt`` if it exists.
+        checkpoint_dir: where ``last.pt`` (full training state with its metadata
+            and the run's identity, one atomic file; ``last.json`` is a readable
+            copy of the metadata) and ``best.pt``/``best.json`` (weights + config,
+            replaced as a pair, see :func:`~refimpl.checkpoint.save_model`) go;
+            rank 0 writes. A kill at any instant leaves the last completed epoch.
+        resume: continue from ``checkpoint_dir/last.pt`` if it exists. The folder
+            records the run's identity (model class, config and parameter shapes;
+            optimiser, schedule, clipping, EMA and precision settings; seed, batch
+            size, epochs; the type, length and a checksum of the first, middle and
+            last samples of ``train_set`` and ``val_set``); a folder of another run
+            (even one that differs only in ``epochs``) is refused with a
+            :class:`ValueError` naming what differs. ``resume=False`` starts over
+            and overwrites the folder. The loss/step functions are not part of the
+            identity.
         seed: seeds the epoch permutations and the global torch RNG (used by, e.g.,
             dropout or a diffusion step's noise); a resumed run restores the RNG.
         device: default :func:`refimpl.device` (the local rank's GPU under torchrun).
@@ -318,6 +442,11 @@ def fit(
 
     Returns:
         :class:`FitResult`.
+
+    Raises:
+        ValueError: bad arguments, an empty ``train_set``/``val_set``, a
+            ``checkpoint_dir`` that is a file, or one that holds another run.
+        FloatingPointError: a non-finite training loss or validation value.
     """
     import refimpl
 
@@ -325,6 +454,25 @@ def fit(
         raise ValueError("give exactly one of loss_fn (for (x, y) batches) or step_fn")
     ctx = distributed_context()
     _check_args(epochs, batch_size, ctx.world_size, len(train_set))
+    if val_set is not None and len(val_set) == 0:
+        raise ValueError("val_set is empty (0 samples); pass a validation set with "
+                         "at least one sample, or val_set=None")
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if ckpt is not None:
+        if ckpt.exists() and not ckpt.is_dir():
+            raise ValueError(f"checkpoint_dir {str(ckpt)!r} is a file; expected a "
+                             "folder (or a path that does not exist yet)")
+        if ctx.is_main:
+            try:
+                ckpt.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ValueError(f"checkpoint_dir {str(ckpt)!r} cannot be created "
+                                 f"({err.strerror or err}); expected a writable "
+                                 "folder") from None
+            # Temporary files of writes that a kill interrupted (never read).
+            for stem in ("last.pt", "last.json", "best.pt.new", "best.json"):
+                for tmp in ckpt.glob(f".{stem}.*.tmp"):
+                    tmp.unlink(missing_ok=True)
     if device is None:
         device = (torch.device("cuda", ctx.local_rank)
                   if ctx.world_size > 1 and torch.cuda.is_available() else refimpl.device())
@@ -379,12 +527,20 @@ def fit(
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
 
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     history: list[dict[str, float]] = []
     best_val: Optional[float] = None
     start_epoch = 0
+    identity = None
+    if ckpt is not None:
+        identity = _run_identity(
+            model, train_set, val_set, epochs=epochs, batch_size=batch_size, seed=seed,
+            optimizer=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
+            lr_step_epochs=lr_step_epochs if scheduler == "step" else None,
+            lr_gamma=lr_gamma if scheduler == "step" else None,
+            grad_clip=grad_clip, ema_decay=ema_decay,
+            amp=str(amp_dtype).replace("torch.", "") if use_amp else None)
     if ckpt is not None and resume and (ckpt / "last.pt").exists():
-        state = torch.load(ckpt / "last.pt", map_location=device, weights_only=True)
+        state = _load_last(ckpt, identity, device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None and "scheduler" in state:
@@ -398,7 +554,7 @@ def fit(
         torch.set_rng_state(state["rng_cpu"].cpu())
         if torch.cuda.is_available() and "rng_cuda" in state:
             torch.cuda.set_rng_state(state["rng_cuda"].cpu())
-        meta = json.loads((ckpt / "last.json").read_text())
+        meta = state["meta"]
         history, best_val, start_epoch = meta["history"], meta["best_val"], meta["epoch"]
 
     bar = tqdm(range(start_epoch, epochs), initial=start_epoch, total=epochs,
@@ -444,13 +600,17 @@ def fit(
             # on the best epoch without a broadcast.
             record["val"] = evaluate(scored, val_set, val_fn, batch_size=batch_size,
                                      device=device, collate_fn=collate_fn)
+            if not math.isfinite(record["val"]):
+                raise FloatingPointError(
+                    f"non-finite validation value {record['val']} at epoch {epoch + 1}: "
+                    "val_set holds NaN/inf or the model diverged; no best checkpoint "
+                    "is chosen from it")
             improved = best_val is None or record["val"] < best_val
             best_val = record["val"] if improved else best_val
         history.append(record)
         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()
                          if k in ("train_loss", "val")})
         if ckpt is not None and ctx.is_main:
-            ckpt.mkdir(parents=True, exist_ok=True)
             if improved or val_set is None:
                 _save_best(scored, ckpt, epoch=epoch + 1, val=record.get("val"))
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -463,13 +623,16 @@ def fit(
                 state["grad_clip"] = clipper.state_dict()
             if torch.cuda.is_available():
                 state["rng_cuda"] = torch.cuda.get_rng_state()
-            tmp = ckpt / "last.pt.tmp"
-            torch.save(state, tmp)
-            os.replace(tmp, ckpt / "last.pt")  # atomic: a crash never leaves half a file
-            (ckpt / "last.json").write_text(json.dumps(
-                {"epoch": epoch + 1, "epochs": epochs, "history": history,
-                 "best_val": best_val, "seed": seed, "batch_size": batch_size,
-                 "world_size": ctx.world_size}, indent=2) + "\n")
+            meta = {"epoch": epoch + 1, "epochs": epochs, "history": history,
+                    "best_val": best_val, "seed": seed, "batch_size": batch_size,
+                    "world_size": ctx.world_size}
+            # One file holds the training state and its metadata, written
+            # atomically: a kill at any instant leaves the last good epoch.
+            atomic_save({**state, "meta": {**meta, "identity": identity}},
+                        ckpt / "last.pt")
+            # A readable copy for people; resuming reads only last.pt.
+            atomic_write_text(ckpt / "last.json", json.dumps(meta, indent=2) + "\n",
+                              fsync=False)
         if ctx.world_size > 1:
             dist.barrier()
     bar.close()

@@ -47,6 +47,10 @@ class MoleculeTensors(TensorDataset):
 def crop_collate(items: Sequence) -> tuple[Tensor, Tensor, Tensor]:
     """Stack ``(x, onehot, node_mask)`` items and drop padding columns that are empty
     in the whole batch (atoms are stored first, padding last)."""
-    x, onehot, mask = default_collate(list(items))
+    items = list(items)
+    if not items:
+        raise ValueError("crop_collate got an empty list of items; expected at least "
+                         "one (x, onehot, node_mask) molecule")
+    x, onehot, mask = default_collate(items)
     n = int(mask.sum(dim=(1, 2)).max())
     return x[:, :n], onehot[:, :n], mask[:, :n]

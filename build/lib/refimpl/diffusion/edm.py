@@ -70,7 +70,8 @@ def node_mask_from_counts(
         raise ValueError("num_atoms is empty: nothing to sample")
     if int(num_atoms.min()) < 2:
         raise ValueError(
-            f"every molecule needs at least 2 atoms, got min {int(num_atoms.min())}"
+            f"num_atoms: every molecule needs at least 2 atoms, got min "
+            f"{int(num_atoms.min())}"
         )
     n_max = int(num_atoms.max()) if n_max is None else int(n_max)
     if n_max < int(num_atoms.max()):
@@ -147,8 +148,9 @@ class EquivariantDiffusion(nn.Module):
         n_dims: spatial dimension (3).
         T: number of diffusion steps.
         schedule, precision: the noise schedule (EDM: ``"polynomial_2"``, 1e-5).
-        hidden_nf, n_layers, inv_sublayers, attention, tanh, coords_range,
-            norm_constant: EGNN settings (see :class:`~.egnn.EGNNDynamics`).
+        hidden_nf: EGNN settings, with ``n_layers``, ``inv_sublayers``,
+            ``attention``, ``tanh``, ``coords_range`` and ``norm_constant`` (see
+            :class:`~.egnn.EGNNDynamics`).
         center_types: centre the type one-hots per molecule, draw zero-mean type
             noise, centre the network's type output and re-centre all of
             :math:`z` in every reverse step (the Gaussian-shortcut recipe; EDM:
@@ -176,6 +178,11 @@ class EquivariantDiffusion(nn.Module):
         loss_normalization: str = "padded",
     ):
         super().__init__()
+        for name, value in (("num_types", num_types), ("n_dims", n_dims),
+                            ("hidden_nf", hidden_nf), ("n_layers", n_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EquivariantDiffusion: {name} must be a positive "
+                                 f"integer, got {value!r}")
         if loss_normalization not in ("padded", "molecule"):
             raise ValueError(
                 f"loss_normalization must be 'padded' or 'molecule', "
@@ -326,7 +333,17 @@ class EquivariantDiffusion(nn.Module):
             reduction: ``"mean"`` over molecules or ``"none"`` (``[B]``).
         """
         z0 = self.encode(x, onehot, node_mask)
+        weight = next(self.parameters(), None)
+        if (weight is not None and x.dtype != weight.dtype
+                and not torch.is_autocast_enabled(x.device.type)):
+            raise TypeError(
+                f"x has dtype {x.dtype} but the model's parameters are {weight.dtype}; "
+                f"pass x.to({weight.dtype}) (and onehot, node_mask) or convert the "
+                f"model with .to({x.dtype})")
         B, N, F = z0.shape
+        if B == 0:
+            raise ValueError("EquivariantDiffusion got an empty batch (x of shape "
+                             f"{tuple(x.shape)}); expected at least one molecule")
         if t is None:
             t = self.sample_timesteps(B, t_max, device=z0.device, generator=generator)
         else:

@@ -72,11 +72,27 @@ __all__ = [
 
 
 # --------------------------------------------------------------------- primitives
+def _check_sample(name: str, x: Tensor, owner: str) -> None:
+    """A real floating tensor with at least one value per row and no NaN/inf
+    (a NaN would sort last and silently shift every empirical CDF)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{owner}: {name} must be a torch.Tensor, got "
+                        f"{type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{owner}: {name} must be a floating-point tensor, got "
+                        f"{x.dtype}")
+    if x.dim() == 0 or x.shape[-1] < 1:
+        raise ValueError(f"{owner} needs at least one value per row of {name}, got "
+                         f"shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{owner}: {name} holds {int((~torch.isfinite(x)).sum())} "
+                         "NaN or infinite value(s); expected finite samples")
+
+
 def ks_normal(u: Tensor) -> Tensor:
     r"""One-sample KS statistic of each row of ``u`` (``[..., n]``) against
     :math:`\mathcal{N}(0, 1)`."""
-    if u.shape[-1] < 1:
-        raise ValueError("ks_normal needs at least one value per row")
+    _check_sample("u", u, "ks_normal")
     n = u.shape[-1]
     cdf = torch.special.ndtr(u.sort(dim=-1).values.double())
     i = torch.arange(1, n + 1, dtype=torch.float64, device=u.device)
@@ -93,11 +109,11 @@ def ks_two_sample(a: Tensor, b: Tensor) -> Tensor:
     :math:`-1/m` (from ``b``) is :math:`\hat F_a - \hat F_b`, read at the last
     position of every group of tied values.
     """
+    _check_sample("a", a, "ks_two_sample")
+    _check_sample("b", b, "ks_two_sample")
     if a.shape[:-1] != b.shape[:-1]:
         raise ValueError(f"leading shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     n, m = a.shape[-1], b.shape[-1]
-    if n < 1 or m < 1:
-        raise ValueError("ks_two_sample needs non-empty samples")
     vals, order = torch.sort(torch.cat([a, b], dim=-1), dim=-1)
     pos = torch.tensor(1.0 / n, dtype=torch.float64, device=a.device)
     neg = torch.tensor(-1.0 / m, dtype=torch.float64, device=a.device)
@@ -191,6 +207,10 @@ def random_rotations(
 ) -> Tensor:
     """``n`` uniformly random rotation matrices of SO(dim), ``[n, dim, dim]`` (Haar, by
     a sign-corrected QR decomposition of Gaussian matrices)."""
+    for name, value, low in (("n", n, 0), ("dim", dim, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"random_rotations: {name} must be an integer >= {low}, "
+                             f"got {value!r}")
     A = torch.randn(n, dim, dim, generator=generator, dtype=torch.float64)
     Q, R = torch.linalg.qr(A)
     Q = Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1)).unsqueeze(-2)

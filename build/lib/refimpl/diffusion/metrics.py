@@ -39,9 +39,14 @@ def radius_of_gyration(x: Tensor, node_mask: Tensor) -> Tensor:
 
 def type_frequencies(types: Tensor, num_types: int) -> Tensor:
     """Frequencies of the classes ``0..K-1`` among real atoms (``types >= 0``)."""
+    if isinstance(num_types, bool) or not isinstance(num_types, int) or num_types < 1:
+        raise ValueError(f"num_types must be a positive integer, got {num_types!r}")
     t = types[types >= 0].long().flatten()
     if t.numel() == 0:
-        raise ValueError("no real atoms")
+        raise ValueError("types holds no real atoms (every entry is negative padding)")
+    if int(t.max()) >= num_types:
+        raise ValueError(f"types holds class {int(t.max())}, outside 0..{num_types - 1} "
+                         f"(num_types={num_types})")
     return torch.bincount(t.cpu(), minlength=num_types).double() / t.numel()
 
 

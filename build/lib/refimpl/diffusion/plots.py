@@ -8,6 +8,8 @@ from typing import Mapping, Optional, Sequence
 import matplotlib.pyplot as plt
 import torch
 
+from refimpl.plotting import PAGE_WIDTH_IN
+
 from .edm import SampleResult
 from .gaussianity import GaussianityCurves, PerMoleculeTest
 from .reference import reference_variance
@@ -30,7 +32,7 @@ def plot_schedule(
 ):
     """:math:`\\alpha_t`, :math:`\\log\\mathrm{SNR}_t` and :math:`\\tilde v_t` against
     :math:`t/T` for several schedules (and data variances)."""
-    fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+    fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH_IN, 2.8))
     for label, sch in schedules.items():
         t = torch.arange(sch.T + 1)
         tau = (t / sch.T).numpy()
@@ -65,7 +67,8 @@ def plot_curves(
     ``±eps_factor × band`` of each dataset and the markers show :math:`T^*` at that
     tolerance."""
     fig, axes = plt.subplots(
-        1, len(stats), figsize=(3.4 * len(stats), 2.9), squeeze=False
+        1, len(stats), figsize=(min(PAGE_WIDTH_IN, 3.4 * len(stats)), 2.9),
+        squeeze=False,
     )
     for ax, stat, title in zip(axes[0], stats, titles or stats):
         for i, (label, c) in enumerate(curves.items()):
@@ -132,7 +135,7 @@ def plot_samples(
 def plot_pass_rates(tests: Mapping[str, PerMoleculeTest], T: int):
     """Pass rates of the per-molecule test's parts (KS, MI, both) against
     :math:`t/T`, for data and for pure reference noise."""
-    fig, axes = plt.subplots(1, 3, figsize=(10, 2.8), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH_IN, 2.8), sharey=True)
     for i, (label, res) in enumerate(tests.items()):
         tau = [t / T for t in res.ts]
         for ax, which, title in zip(

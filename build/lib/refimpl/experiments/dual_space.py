@@ -101,7 +101,7 @@ _LABELS = {
 #: Every size of the experiment, per scale. ``fno`` is the reference configuration
 #: (its parameter count is the target of the others); ``dual_modes`` the modes of
 #: the dual-space multi-scale model's lift/projection (they cover the 2/3-de-aliased
-#: band of the Navier-Stokes data: |k| <= 10 on 32², <= 21 on 64²).
+#: band of the Navier-Stokes data: ``|k| <= 10`` on 32², ``<= 21`` on 64²).
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(
         navier_stokes=dict(n_train=8, n_test=4, resolution=16, viscosity=1e-4,
@@ -172,13 +172,16 @@ class Problem:
 
 
 def _cached(key: str, make: Callable[[], dict[str, Tensor]]) -> dict[str, Tensor]:
-    path = refimpl.cache_dir("experiments", "dual_space") / f"{key}.pt"
-    if path.exists():
-        return torch.load(path, map_location="cpu", weights_only=True)
+    """``make()``, stored under ``key`` as a checked cache entry (a corrupt or
+    foreign file is regenerated with a warning; concurrent writers are safe)."""
+    from refimpl._io import load_checked, save_checked
+
+    path = refimpl.cache_dir("experiments", "dual_space") / f"{key}-v2.pt"
+    data = load_checked(path, what="dual_space cache file", meta={"key": key})
+    if data is not None:
+        return data
     data = {k: v.detach().cpu().contiguous() for k, v in make().items()}
-    tmp = path.with_suffix(".tmp")
-    torch.save(data, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves half a file
+    save_checked(data, path, key=key)
     return data
 
 
@@ -790,9 +793,11 @@ def plot_error_spectra(result: BenchmarkResult, *, k_split: float | None = None)
     Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
+    from refimpl.plotting import PAGE_WIDTH_IN
+
     problems = list(dict.fromkeys(p for p, _ in result.spectra))
-    fig, axes = plt.subplots(1, len(problems), figsize=(5.2 * len(problems), 3.8),
-                             squeeze=False)
+    width = min(PAGE_WIDTH_IN, 5.2 * len(problems))
+    fig, axes = plt.subplots(1, len(problems), figsize=(width, 3.8), squeeze=False)
     for ax, pname in zip(axes[0], problems, strict=True):
         for (p, name), (k, energy) in result.spectra.items():
             if p == pname:

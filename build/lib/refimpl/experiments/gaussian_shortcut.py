@@ -259,6 +259,17 @@ def cache_weights_dir(scale: str) -> Path:
     return refimpl.cache_dir("gaussian_shortcut", scale)
 
 
+def _checkpoint_folder(P: dict, seed: int, arm: str) -> Path:
+    """The resumable-training folder of one arm, keyed by the scale, the seed and a
+    short hash of the preset, so runs with other settings never share it (and
+    :func:`refimpl.training.fit` refuses a folder of another run anyway)."""
+    import hashlib
+
+    blob = json.dumps(P, sort_keys=True, default=list).encode()
+    key = f"{refimpl.scale()}-seed{seed}-{hashlib.sha256(blob).hexdigest()[:10]}"
+    return refimpl.cache_dir("gaussian_shortcut", "ckpt", key, arm)
+
+
 def train_models(
     P: dict,
     data: QM9Data,
@@ -328,11 +339,7 @@ def train_models(
             amp=False,  # EDM trains in float32 throughout
             device=device,
             progress=progress,
-            checkpoint_dir=(
-                refimpl.cache_dir("gaussian_shortcut", "ckpt", arm)
-                if checkpoint
-                else None
-            ),
+            checkpoint_dir=_checkpoint_folder(P, seed, arm) if checkpoint else None,
         )
         seconds = time.perf_counter() - t0
         best = (res.ema_model if res.ema_model is not None else res.model).eval()
@@ -673,7 +680,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--checkpoint",
         action="store_true",
-        help="keep resumable training checkpoints in the cache",
+        help="keep resumable training checkpoints in the cache (one folder per "
+        "scale, seed and preset: another run never resumes these)",
     )
     parser.add_argument(
         "--json", type=Path, default=None, help="write evaluation results here"

@@ -367,9 +367,10 @@ def fidelity_benchmark(model, z: Tensor, pos: Tensor, batch: Tensor,
     GNNExplainer runs once per molecule (its scores do not depend on the budget).
 
     Returns:
-        ``{"methods": {name: {budget: record}}, "empty": record, "rise": {budget:
-        RISEResult}, "gnn_seconds": s, "rise_seconds": {budget: s}}``, where a record
-        holds ``(mean, std)`` of ``fid_minus``, ``fid_plus`` and ``keep``.
+        ``{"methods": {name: {budget: record}}, "empty": record,``
+        ``"rise": {budget: RISEResult}, "gnn_seconds": s,``
+        ``"rise_seconds": {budget: s}}``, where a record holds ``(mean, std)``
+        of ``fid_minus``, ``fid_plus`` and ``keep``.
     """
     edge_index = model.edges(pos, batch)
     length = edge_lengths(pos, edge_index)
@@ -623,8 +624,10 @@ def plot_fidelity(bench: dict, unit: str = "eV", axes=None):
     """fid⁻ and fid⁺ (mean ± std over molecules) against the keep ratio."""
     import matplotlib.pyplot as plt
 
+    from refimpl.plotting import PAGE_WIDTH_IN
+
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 4))
+        _, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.6))
     for ax, key, title in zip(axes, ("fid_minus", "fid_plus"),
                               ("fid⁻ = |f(G_S) − f(G)|  (lower is better)",
                                "fid⁺ = |f(G∖S) − f(G)|  (higher is better)")):
@@ -648,8 +651,10 @@ def plot_planted(bench: dict, axes=None):
     budget, for every method."""
     import matplotlib.pyplot as plt
 
+    from refimpl.plotting import PAGE_WIDTH_IN
+
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 4))
+        _, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.6))
     budgets = bench["budgets"]
     for ax, key in zip(axes, ("precision", "recall")):
         for name, per_budget in bench["methods"].items():

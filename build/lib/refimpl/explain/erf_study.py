@@ -423,9 +423,12 @@ def plot_maps(maps: Sequence[Sequence[Tensor]], row_labels: Sequence[str],
     """
     import matplotlib.pyplot as plt
 
+    from refimpl.plotting import PAGE_WIDTH_IN
+
     if not 0 < quantile <= 1:
         raise ValueError(f"quantile must be in (0, 1], got {quantile!r}")
     n_rows, n_cols = len(maps), max(len(r) for r in maps)
+    size = min(size, PAGE_WIDTH_IN / n_cols)  # readable labels on the book page
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows),
                              squeeze=False)
     for i, row in enumerate(maps):

@@ -35,7 +35,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
 from refimpl.checkpoint import register_model
-from refimpl.molecules.graph import edge_lengths, radius_graph
+from refimpl.molecules.graph import _check_batch, edge_lengths, radius_graph
 from refimpl.molecules.schnet import message_mask
 
 __all__ = ["HEAVY_ELEMENTS", "planted_weights", "planted_edges", "planted_target",
@@ -86,8 +86,12 @@ def planted_target(z: Tensor, pos: Tensor, batch: Optional[Tensor] = None,
         d0 (float): its reference length in Å. (default: :obj:`1.4`)
         seed (int): seed of the pair weights. (default: :obj:`0`)
     """
-    if batch is None:
-        batch = torch.zeros_like(z)
+    if not isinstance(z, Tensor) or z.dim() != 1 or z.is_floating_point() \
+            or z.dtype == torch.bool:
+        raise TypeError("z must be a 1-D integer tensor of atomic numbers, got "
+                        f"{getattr(z, 'dtype', type(z).__name__)} "
+                        f"{tuple(getattr(z, 'shape', ()))}")
+    batch = _check_batch(batch, z.size(0), z.device, contiguous=True)
     num_graphs = int(batch.max()) + 1 if batch.numel() else 0
     edge_index = radius_graph(pos, r_b, batch)
     length = edge_lengths(pos, edge_index)

@@ -56,7 +56,12 @@ from torch_geometric.explain.config import (
 )
 from torch_geometric.utils import scatter, softmax
 
-from refimpl.molecules.graph import edge_lengths, radius_graph
+from refimpl.molecules.graph import (
+    _check_batch,
+    _check_edge_index,
+    edge_lengths,
+    radius_graph,
+)
 from refimpl.molecules.schnet import message_mask
 
 __all__ = ["RISEResult", "explain", "rise_radii", "rise_mask_logits",
@@ -268,11 +273,7 @@ def explain(model: nn.Module, z: Tensor, pos: Tensor, batch: Optional[Tensor] = 
                          f"{tuple(pos.shape)}")
     if z.numel() == 0:
         raise ValueError("cannot explain an empty molecule (no atoms)")
-    if batch is None:
-        batch = torch.zeros_like(z)
-    if batch.shape != z.shape:
-        raise ValueError(f"batch must have shape [{z.size(0)}], got "
-                         f"{tuple(batch.shape)}")
+    batch = _check_batch(batch, z.size(0), z.device, contiguous=True)
     num_graphs = int(batch.max()) + 1
     if edge_index is None:
         edges = getattr(model, "edges", None)
@@ -377,8 +378,8 @@ class RISEExplainer(ExplainerAlgorithm):
             raise ValueError("pass cutoff= to RISEExplainer or give the model a "
                              "`cutoff` attribute")
         cutoff = float(cutoff)
-        atoms = torch.zeros(x.size(0), dtype=torch.long, device=x.device) \
-            if batch is None else batch
+        atoms = _check_batch(batch, x.size(0), x.device, contiguous=True)
+        _check_edge_index(edge_index, x.size(0))
         num_graphs = int(atoms.max()) + 1
         _check_edges(edge_index, atoms, num_graphs)
         edge_length = edge_lengths(pos, edge_index).detach()

@@ -271,11 +271,19 @@ def _probe_gradient(model: Callable, u: Tensor, p: int, q: int, enc: Any, dec: A
                              f"{h}x{w}; indices must satisfy 0 <= row < {h}, "
                              f"0 <= column < {w}")
         s = y[:, out_channel, p, q].sum()
+        if not bool(torch.isfinite(s)):
+            raise ValueError(
+                f"the model's output at probe {(p, q)} (channel {out_channel}) is NaN "
+                "or infinite for finite inputs: check the model's weights (a NaN "
+                "weight) or its numerical range; expected a finite output")
         if not s.requires_grad:
             return torch.zeros_like(u[:, channel])
         (g,) = torch.autograd.grad(s, u, allow_unused=True)
     if g is None:
         return torch.zeros_like(u[:, channel])
+    if not bool(torch.isfinite(g).all()):
+        raise ValueError(f"the gradient of the output at probe {(p, q)} is NaN or "
+                         "infinite: check the model's weights; expected finite values")
     return g[:, channel].detach()
 
 

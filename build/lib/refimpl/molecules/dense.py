@@ -171,7 +171,11 @@ def collate_sparse(items: Sequence):
     :class:`~torch_geometric.data.Data` molecules → PyG ``Batch``."""
     from torch_geometric.data import Batch
 
-    return Batch.from_data_list(list(items))
+    items = list(items)
+    if not items:
+        raise ValueError("collate got an empty list of molecules; expected at least "
+                         "one torch_geometric Data item")
+    return Batch.from_data_list(items)
 
 
 def collate_dense(items: Sequence, max_num_nodes: int | None = None) -> DenseMolecules:
@@ -247,6 +251,11 @@ def sample_gaussian_with_mask(size: Sequence[int], node_mask: Tensor,
                               generator: torch.Generator | None = None) -> Tensor:
     """Standard normal ``[B, N, D]`` on the real atoms, zero on padding."""
     _check_node_mask(node_mask)
+    size = tuple(int(s) for s in size)
+    if len(size) != 3 or size[:2] != tuple(node_mask.shape[:2]):
+        raise ValueError(f"size must be [B, N, D] with [B, N] = "
+                         f"{list(node_mask.shape[:2])} (the node_mask's), got "
+                         f"{list(size)}")
     eps = torch.randn(tuple(size), generator=generator, device=node_mask.device,
                       dtype=node_mask.dtype)
     return eps * node_mask

@@ -18,6 +18,7 @@ never meet.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Real
 
 import torch
@@ -43,7 +44,11 @@ def _check_pos(pos: Tensor) -> None:
         raise ValueError(f"pos contains NaN or infinite coordinates (atoms {bad}...)")
 
 
-def _check_batch(batch: Tensor | None, num_atoms: int, device: torch.device) -> Tensor:
+def _check_batch(batch: Tensor | None, num_atoms: int, device: torch.device, *,
+                 contiguous: bool = False) -> Tensor:
+    """``batch`` as a long tensor (zeros for :obj:`None`); with ``contiguous``,
+    every molecule index ``0..max`` must own at least one atom (a gap would be an
+    empty molecule, silently predicted from nothing)."""
     if batch is None:
         return torch.zeros(num_atoms, dtype=torch.long, device=device)
     if not isinstance(batch, Tensor):
@@ -59,8 +64,65 @@ def _check_batch(batch: Tensor | None, num_atoms: int, device: torch.device) -> 
     if batch.device != device:
         raise ValueError(f"batch is on {batch.device} but pos is on {device}")
     if num_atoms and int(batch.min()) < 0:
-        raise ValueError("batch must hold non-negative molecule indices")
+        raise ValueError("batch must hold non-negative molecule indices, got "
+                         f"{int(batch.min())}")
+    if contiguous and num_atoms:
+        present = torch.unique(batch)
+        count = int(present[-1]) + 1
+        if present.numel() != count:
+            missing = sorted(set(range(count)) - set(present.tolist()))
+            raise ValueError(
+                f"batch skips molecule index(es) {missing[:10]}: expected every "
+                f"index 0..{count - 1} to own at least one atom (a gap in the batch "
+                "vector is an empty molecule); renumber the molecules consecutively")
     return batch.long()
+
+
+def _check_edge_index(edge_index: Tensor, num_atoms: int,
+                      name: str = "edge_index") -> Tensor:
+    """A ``[2, E]`` integer tensor of atom indices in ``0..num_atoms-1``."""
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got "
+                        f"{type(edge_index).__name__}")
+    if edge_index.is_floating_point() or edge_index.dtype == torch.bool \
+            or edge_index.is_complex():
+        raise TypeError(f"{name} must be an integer tensor, got dtype "
+                        f"{edge_index.dtype}")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(
+            f"{name} must have shape [2, E], got {tuple(edge_index.shape)}")
+    if edge_index.numel():
+        low, high = int(edge_index.min()), int(edge_index.max())
+        if low < 0 or high >= num_atoms:
+            raise ValueError(
+                f"{name} refers to atoms outside 0..{num_atoms - 1} (got indices "
+                f"from {low} to {high})")
+    return edge_index
+
+
+def _check_atomic_numbers(z: Tensor, num_embeddings: int, name: str = "z",
+                          elements: Sequence[int] | None = None) -> None:
+    """Integer atomic numbers in ``1..num_embeddings-1`` (and in ``elements``
+    when given): an unknown element is a clear error, not an embedding lookup
+    that fails (``IndexError``) or silently reads an untrained row."""
+    if not isinstance(z, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of atomic numbers, got "
+                        f"{type(z).__name__}")
+    if z.is_floating_point() or z.dtype == torch.bool or z.is_complex() \
+            or z.dim() != 1:
+        raise TypeError(f"{name} must be a 1-D integer tensor of atomic numbers, got "
+                        f"dtype {z.dtype} and shape {tuple(z.shape)}")
+    if not z.numel():
+        return
+    bad = (z < 1) | (z >= num_embeddings)
+    if elements is not None:
+        bad = bad | ~torch.isin(z, torch.as_tensor(list(elements), device=z.device))
+    if bool(bad.any()):
+        values = sorted(set(z[bad].tolist()))[:10]
+        allowed = (f"the elements {sorted(elements)}" if elements is not None
+                   else f"atomic numbers 1..{num_embeddings - 1}")
+        raise ValueError(f"{name} holds unknown element(s) with atomic number "
+                         f"{values}; the model knows {allowed}")
 
 
 def radius_graph(
@@ -106,6 +168,9 @@ def radius_graph(
             non-finite positions or a non-positive ``max_num_neighbors``.
     """
     _check_pos(pos)
+    if pos.dtype in (torch.float16, torch.bfloat16) and pos.device.type == "cpu":
+        raise TypeError(f"radius_graph: pos of dtype {pos.dtype} is not supported on "
+                        "the CPU (no half-precision distances); pass pos.float()")
     pos = pos.detach()  # only the edge set is returned: no autograd graph needed
     if isinstance(r, Tensor):
         if r.numel() != 1:
@@ -192,11 +257,5 @@ def edge_lengths(pos: Tensor, edge_index: Tensor) -> Tensor:
         edge_index (LongTensor): ``[2, E]``, source row 0, target row 1.
     """
     _check_pos(pos)
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(
-            f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
-    if edge_index.numel() and (int(edge_index.min()) < 0
-                               or int(edge_index.max()) >= pos.size(0)):
-        raise ValueError(
-            f"edge_index refers to atoms outside 0..{pos.size(0) - 1}")
+    _check_edge_index(edge_index, pos.size(0))
     return (pos[edge_index[1]] - pos[edge_index[0]]).norm(dim=-1)

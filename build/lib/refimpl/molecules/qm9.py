@@ -101,7 +101,7 @@ _EDM_NUM_MOLECULES = 130_831
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 _COLUMNS = ("XYZ_file", "Index", "SMILES", "N_atoms", "Elements", "XYZ_Ang")
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: a checked file (fingerprint of the tensors)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -496,11 +496,13 @@ class QM9Dataset(torch.utils.data.Dataset):
         key.update(f"{self.description}|{rdBase.rdkitVersion}|".encode())
         key.update(self.idx.numpy().tobytes())
         key.update(self.num_atoms.numpy().tobytes())
-        path = refimpl.cache_dir("molecules") / f"smiles-{key.hexdigest()[:16]}.txt"
-        if path.is_file():
-            lines = path.read_text().split("\n")
-            if len(lines) == len(self):
-                return [s or None for s in lines]
+        from refimpl._io import load_checked, save_checked
+
+        path = refimpl.cache_dir("molecules") / f"smiles-{key.hexdigest()[:16]}-v2.pt"
+        cached = load_checked(path, what="SMILES cache file",
+                              meta={"molecules": len(self)})
+        if cached is not None:
+            return [s or None for s in cached["smiles"].split("\n")]
         from refimpl.progress import tqdm
 
         out: list[str | None] = []
@@ -509,9 +511,8 @@ class QM9Dataset(torch.utils.data.Dataset):
                 view = self.subset(range(start, min(start + 4096, len(self))))
                 out += molecule_smiles(view.dense(), progress=False)
                 bar.update(len(view))
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text("\n".join(s or "" for s in out))
-        os.replace(tmp, path)
+        save_checked({"smiles": "\n".join(s or "" for s in out)}, path,
+                     molecules=len(self))
         return out
 
     def summary(self) -> str:
@@ -562,16 +563,18 @@ def _parsed_to_storage(p: ParsedQM9) -> dict:
 
 def _load_qm9pack_storage(progress: bool) -> tuple[dict, str]:
     files, version = qm9pack_files()
+    from refimpl._io import load_checked, save_checked
+
     path = refimpl.cache_dir("molecules") / f"qm9pack-{version}-v{_CACHE_FORMAT}.pt"
-    if path.is_file():
-        raw = torch.load(path, weights_only=True)
-        if raw.get("format") == _CACHE_FORMAT and raw.get("targets") == list(TARGETS):
-            return raw, f"QM9 (qm9pack {version})"
+    key = {"format": _CACHE_FORMAT, "targets": list(TARGETS), "qm9pack": version}
+    raw = load_checked(path, what="QM9 parse cache file", meta=key)
+    if raw is not None:
+        return raw, f"QM9 (qm9pack {version})"
     parsed = parse_qm9_csv(files, strict=False, progress=progress)
     raw = _parsed_to_storage(parsed)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(raw, tmp)
-    os.replace(tmp, path)  # atomic: concurrent readers never see half a file
+    # Checked (shapes, dtypes, checksum) and written atomically: concurrent readers
+    # never see half a file, and a damaged one is parsed again with a warning.
+    save_checked(raw, path, **key)
     return raw, f"QM9 (qm9pack {version})"
 
 

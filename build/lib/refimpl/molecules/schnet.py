@@ -33,6 +33,8 @@ buffers, saved with the weights.
 from __future__ import annotations
 
 import contextlib
+import weakref
+from collections.abc import Sequence
 from typing import Iterator, Optional
 
 import torch
@@ -43,7 +45,13 @@ from torch_geometric.utils import scatter
 
 from refimpl.checkpoint import register_model
 
-from .graph import radius_graph
+from .graph import (
+    _check_atomic_numbers,
+    _check_batch,
+    _check_edge_index,
+    _check_pos,
+    radius_graph,
+)
 
 __all__ = ["EdgeListGraph", "SchNetRegressor", "SchNetOnEdges", "message_mask"]
 
@@ -89,6 +97,43 @@ class EdgeListGraph(nn.Module):
 
     def extra_repr(self) -> str:
         return f"cutoff={self.cutoff}, max_num_neighbors={self.max_num_neighbors}"
+
+
+class _SameInputs:
+    """The last inputs that passed the checks, held by weak reference with their
+    in-place version counters: the same, unmodified tensors are not checked again.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple = ()
+
+    @staticmethod
+    def _key(tensors: tuple, extra: object) -> tuple | None:
+        try:
+            return tuple((None, None) if t is None else (weakref.ref(t), t._version)
+                         for t in tensors) + (extra,)
+        except (RuntimeError, TypeError):  # inference tensors have no version
+            return None
+
+    def seen(self, tensors: tuple, extra: object) -> bool:
+        last = self._last
+        if len(last) != len(tensors) + 1 or last[-1] != extra:
+            return False
+        for t, (ref, version) in zip(tensors, last[:-1]):
+            if t is None:
+                if ref is not None:
+                    return False
+            elif ref is None or ref() is not t or getattr(t, "_version", -1) != version:
+                return False
+        return True
+
+    def remember(self, tensors: tuple, extra: object) -> None:
+        self._last = self._key(tensors, extra) or ()
+
+
+#: Per model (held weakly): the inputs it last checked.
+_CHECKED: weakref.WeakKeyDictionary[nn.Module, _SameInputs] = \
+    weakref.WeakKeyDictionary()
 
 
 def _message_passing_modules(model: nn.Module) -> list[MessagePassing]:
@@ -154,6 +199,15 @@ class SchNetRegressor(SchNet):
         cutoff (float): radius-graph cutoff :math:`c` in Å. (default: :obj:`5.0`)
         max_num_neighbors (int, optional): neighbour cap of the radius graph.
             (default: :obj:`None`, no cap)
+        elements (sequence of int, optional): the atomic numbers the model is
+            trained for (e.g. QM9's ``(1, 6, 7, 8, 9)``); any other ``z`` is a
+            :class:`ValueError`. (default: :obj:`None`, any of 1..99, the rows of
+            the embedding)
+
+    Inputs are checked (a clear error, not a raw torch one): ``z`` integer atomic
+    numbers the model knows, ``pos`` finite ``[N, 3]`` in the parameters' dtype,
+    ``batch`` consecutive molecule indices, ``edge_index`` in range and
+    ``edge_mask`` one weight per edge (checked by :func:`message_mask`).
 
     Call as ``model(z, pos, batch=None, edge_index=None, edge_mask=None)``; returns
     ``[num_graphs]`` in the target's units.
@@ -163,7 +217,8 @@ class SchNetRegressor(SchNet):
 
     def __init__(self, hidden_channels: int = 64, num_filters: int = 64,
                  num_interactions: int = 3, num_gaussians: int = 25,
-                 cutoff: float = 5.0, max_num_neighbors: Optional[int] = None):
+                 cutoff: float = 5.0, max_num_neighbors: Optional[int] = None,
+                 elements: Sequence[int] | None = None):
         for name, value in [("hidden_channels", hidden_channels),
                             ("num_filters", num_filters),
                             ("num_gaussians", num_gaussians)]:
@@ -174,12 +229,18 @@ class SchNetRegressor(SchNet):
                              f"{num_interactions!r}")
         if not float(cutoff) > 0:
             raise ValueError(f"cutoff must be positive (Å), got {cutoff!r}")
+        if elements is not None:
+            elements = sorted({int(e) for e in elements})
+            if not elements or elements[0] < 1 or elements[-1] > 99:
+                raise ValueError("elements must be atomic numbers in 1..99, got "
+                                 f"{elements!r}")
         super().__init__(hidden_channels=hidden_channels, num_filters=num_filters,
                          num_interactions=num_interactions,
                          num_gaussians=num_gaussians, cutoff=float(cutoff),
                          interaction_graph=EdgeListGraph(cutoff, max_num_neighbors),
                          readout="add")
         self.max_num_neighbors = max_num_neighbors
+        self.elements = elements
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_std", torch.ones(()))
         self.register_buffer("element_ref", torch.zeros(100))
@@ -188,7 +249,7 @@ class SchNetRegressor(SchNet):
         return dict(hidden_channels=self.hidden_channels, num_filters=self.num_filters,
                     num_interactions=self.num_interactions,
                     num_gaussians=self.num_gaussians, cutoff=self.cutoff,
-                    max_num_neighbors=self.max_num_neighbors)
+                    max_num_neighbors=self.max_num_neighbors, elements=self.elements)
 
     @torch.no_grad()
     def set_target_stats(self, mean: float, std: float,
@@ -228,21 +289,32 @@ class SchNetRegressor(SchNet):
         Returns:
             ``[num_graphs]`` predictions in the target's units.
         """
-        if z.dim() != 1 or z.is_floating_point() or z.dtype == torch.bool:
-            raise TypeError(f"z must be a 1-D integer tensor of atomic numbers, got "
-                            f"dtype {z.dtype} and shape {tuple(z.shape)}")
-        if pos.dim() != 2 or pos.size(-1) != 3 or pos.size(0) != z.size(0):
-            raise ValueError(f"pos must have shape [N, 3] = [{z.size(0)}, 3], got "
-                             f"{tuple(pos.shape)}")
-        if batch is None:
-            batch = torch.zeros_like(z)
         if edge_mask is not None and edge_index is None:
             raise ValueError("edge_mask needs the edge_index it refers to")
+        weight = self.embedding.weight
+        memo = _CHECKED.setdefault(self, _SameInputs())
+        inputs = (z, pos, batch, edge_index)
+        if not memo.seen(inputs, weight.dtype):
+            # Checks that read values synchronise with the GPU; a loop that calls
+            # the model on the same tensors (RISE's optimisation) runs them once.
+            _check_atomic_numbers(z, self.embedding.num_embeddings, "z",
+                                  self.elements)
+            _check_pos(pos)
+            if pos.size(-1) != 3 or pos.size(0) != z.size(0):
+                raise ValueError(f"pos must have shape [N, 3] = [{z.size(0)}, 3], "
+                                 f"got {tuple(pos.shape)}")
+            if pos.dtype != weight.dtype and \
+                    not torch.is_autocast_enabled(pos.device.type):
+                raise TypeError(f"pos has dtype {pos.dtype} but the model's parameters "
+                                f"are {weight.dtype}; pass pos.to({weight.dtype}) or "
+                                f"convert the model with .to({pos.dtype})")
+            _check_batch(batch, z.size(0), pos.device, contiguous=True)
+            if edge_index is not None:
+                _check_edge_index(edge_index, z.size(0))
+            memo.remember(inputs, weight.dtype)
+        batch = torch.zeros_like(z) if batch is None else batch.long()
         with contextlib.ExitStack() as stack:
             if edge_index is not None:
-                if edge_index.dim() != 2 or edge_index.size(0) != 2:
-                    raise ValueError(f"edge_index must have shape [2, E], got "
-                                     f"{tuple(edge_index.shape)}")
                 stack.enter_context(self.interaction_graph.use(edge_index))
             if edge_mask is not None:
                 stack.enter_context(message_mask(self, edge_mask, edge_index))

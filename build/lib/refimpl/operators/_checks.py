@@ -7,7 +7,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_field", "check_positive_int"]
+__all__ = ["check_field", "check_finite", "check_input_dtype", "check_positive_int",
+           "check_shape"]
 
 
 def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
@@ -15,6 +16,42 @@ def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_shape(shape: object, name: str = "output_shape") -> tuple[int, int]:
+    """An ``int`` or a pair ``(H, W)`` of positive integers (never truncated)."""
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape, shape)
+    if not (isinstance(shape, (tuple, list, torch.Size)) and len(shape) == 2):
+        raise ValueError(f"{name} must be an int or a pair (H, W), got {shape!r}")
+    h, w = (check_positive_int(s, name) for s in shape)
+    return h, w
+
+
+def check_finite(x: Tensor, *, owner: str, name: str = "input") -> None:
+    """Raise a :class:`ValueError` if ``x`` holds NaN or infinity.
+
+    One reduction and one host synchronisation: called by the public ``forward``
+    of the top-level models only, never inside layers.
+    """
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{owner} got an {name} with {bad} NaN or infinite value(s) "
+                         f"(shape {tuple(x.shape)}); expected finite values")
+
+
+def check_input_dtype(x: Tensor, reference: Tensor | None, *, owner: str,
+                      also: Sequence[torch.dtype] = ()) -> None:
+    """Outside autocast, ``x`` must have the dtype of the parameters
+    (``reference``) or one of ``also`` (the conversions a model documents)."""
+    if reference is None or x.dtype == reference.dtype or x.dtype in also:
+        return
+    if torch.is_autocast_enabled(x.device.type):
+        return
+    raise TypeError(
+        f"{owner} has {reference.dtype} parameters and expects a {reference.dtype} "
+        f"input, got {x.dtype}; convert the input with x.to({reference.dtype}) or "
+        f"the model with .to({x.dtype}), or run under torch.autocast")
 
 
 def check_field(
@@ -51,6 +88,9 @@ def check_field(
             f"{owner} expects a {2 + spatial_dims}-D input {expected}, "
             f"got shape {tuple(x.shape)}"
         )
+    if x.shape[0] == 0:
+        raise ValueError(f"{owner} got an empty batch (shape {tuple(x.shape)}); "
+                         "expected at least one sample")
     if channels is not None and x.shape[1] != channels:
         raise ValueError(
             f"{owner} expects {channels} input channel(s) (dim 1 of {expected}), "

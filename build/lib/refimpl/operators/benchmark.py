@@ -389,8 +389,9 @@ def plot_predictions(results: BenchmarkResults, data: OperatorData, sample: int 
         grid: a key of ``data.extra_tests`` to show the zero-shot predictions on
             that grid instead of the training grid.
 
-    Returns the matplotlib figure (two rows: predictions with the truth's colour
-    range; absolute errors with a shared range).
+    Returns the matplotlib figure: the truth and the predictions (with the
+    truth's colour range) in the top row, the input and the absolute errors
+    (with a shared range) below.
     """
     import matplotlib.pyplot as plt
 
@@ -400,13 +401,17 @@ def plot_predictions(results: BenchmarkResults, data: OperatorData, sample: int 
     preds = {m: predict(results.get(m, data.name).net, x)[0, 0] for m in names}
     lim = float(y.abs().max())
     err_max = max(float((p - y).abs().max()) for p in preds.values()) or 1.0
-    cols = 2 + len(names)
-    fig, axes = plt.subplots(2, cols, figsize=(2.1 * cols, 4.4), squeeze=False)
-    axes[0, 0].imshow(x[0, 0].numpy(), cmap="viridis")
-    axes[0, 0].set_title("input")
-    axes[0, 1].imshow(y.numpy(), cmap=cmap, vmin=-lim, vmax=lim)
-    axes[0, 1].set_title("truth")
-    for j, m in enumerate(names, start=2):
+    from refimpl.plotting import PAGE_WIDTH_IN
+
+    # no wider than the book's text column, so that its labels stay readable
+    cols = 1 + len(names)
+    fig, axes = plt.subplots(2, cols, figsize=(min(PAGE_WIDTH_IN, 1.4 * cols), 3.6),
+                             squeeze=False)
+    axes[0, 0].imshow(y.numpy(), cmap=cmap, vmin=-lim, vmax=lim)
+    axes[0, 0].set_title("truth", fontsize=9)
+    axes[1, 0].imshow(x[0, 0].numpy(), cmap="viridis")
+    axes[1, 0].set_title("input", fontsize=9)
+    for j, m in enumerate(names, start=1):
         axes[0, j].imshow(preds[m].numpy(), cmap=cmap, vmin=-lim, vmax=lim)
         err = relative_l2(preds[m][None], y[None]).item()
         axes[0, j].set_title(f"{m}\nrel. L2 {err:.3f}", fontsize=9)
@@ -417,8 +422,6 @@ def plot_predictions(results: BenchmarkResults, data: OperatorData, sample: int 
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in axes[1, :2]:
-        ax.axis("off")
     label = data.label if grid is None else f"{grid} (zero-shot)"
     fig.suptitle(f"{data.name}, test sample {sample}, {label} grid")
     fig.tight_layout()
@@ -436,8 +439,10 @@ def plot_transfer(results: BenchmarkResults, grid: str, ax=None,
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+    from refimpl.plotting import PAGE_WIDTH_IN
+
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.6))
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.6))
     models, datasets = results.models, results.datasets
     step = 1.0 / (len(models) + 1)
     all_ratios = []

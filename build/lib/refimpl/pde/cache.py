@@ -2,17 +2,22 @@
 
 Files live in ``refimpl.cache_dir("pde", name)`` (``$REFIMPL_CACHE/pde/<name>``)
 as plain ``.pt`` files holding only tensors (a tensor, or a tuple, list or dict of
-tensors), written atomically and read back with ``torch.load(...,
-weights_only=True)``. The file name spells out the parameters and ends with a
-hash of them, so changing any parameter (or :data:`CACHE_VERSION`, bumped when a
-generator's output changes) gives a new file instead of a stale one.
+tensors), written atomically (a unique temporary file in the same folder, then
+one rename) and read back with ``torch.load(..., weights_only=True)``. The file
+name spells out the parameters and ends with a hash of them, so changing any
+parameter (or :data:`CACHE_VERSION`, bumped when a generator's output changes)
+gives a new file instead of a stale one.
+
+Every file also stores its dataset name, its parameters and a fingerprint of its
+tensors (shapes, dtypes and a SHA-256 of the bytes), checked on every read: a
+truncated, corrupt or foreign file is regenerated with a :class:`UserWarning`
+instead of being used as data.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
@@ -23,8 +28,9 @@ import refimpl
 
 __all__ = ["CACHE_VERSION", "cache_path", "cached"]
 
-#: Bump when a generator's output for the same parameters changes.
-CACHE_VERSION = 1
+#: Bump when a generator's output for the same parameters changes (or the file
+#: format does: 2 added the checked fingerprint).
+CACHE_VERSION = 2
 
 _T = TypeVar("_T")
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -100,19 +106,24 @@ def cached(name: str, params: Mapping[str, Any], fn: Callable[[], _T], *,
         fn: generates the dataset: a tensor or a tuple/list/dict of tensors.
         refresh (bool): regenerate and overwrite even if a file exists.
 
+    A file that cannot be read, or whose fingerprint or parameters do not match,
+    is regenerated with a :class:`UserWarning`.
+
     Returns:
         The dataset, on the CPU (tuples come back as tuples).
     """
+    from refimpl._io import load_checked, save_checked
+
     path = cache_path(name, params)
-    if path.exists() and not refresh:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        return tuple(data["items"]) if data["kind"] == "tuple" else data["items"]
+    key = {"name": name, "params": _jsonable(params), "version": CACHE_VERSION}
+    if not refresh:
+        data = load_checked(path, what=f"{name!r} cache file", meta=key)
+        if data is not None:
+            return tuple(data["items"]) if data["kind"] == "tuple" else data["items"]
     result = fn()
     _check_payload(result)
     result = _to_cpu(result)
     kind = "tuple" if isinstance(result, tuple) else "other"
     payload = {"kind": kind, "items": list(result) if kind == "tuple" else result}
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    save_checked(payload, path, **key)
     return result

@@ -84,8 +84,14 @@ class UnitGaussianNormalizer(nn.Module):
             raise ValueError(f"fit needs at least 2 values per statistic, got {count} "
                              f"(input shape {tuple(x.shape)}, dim={self.dim})")
         x64 = x.detach().to(torch.float64)
+        std = x64.std(dim=dims, keepdim=True).to(x.dtype)
+        if self.eps == 0 and not bool((std > 0).all()):
+            raise ValueError(
+                f"eps=0 but x is constant at {int((std <= 0).sum())} point(s) (zero "
+                "standard deviation): encode would divide by zero; use eps > 0 "
+                "(default 1e-5)")
         self.mean = x64.mean(dim=dims, keepdim=True).to(x.dtype)
-        self.std = x64.std(dim=dims, keepdim=True).to(x.dtype)
+        self.std = std
         return self
 
     def _check(self, x: torch.Tensor) -> None:

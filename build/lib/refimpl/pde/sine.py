@@ -103,7 +103,14 @@ def coefficients(n: int, K: int = 24, r: float = 1.0, seed: int = 0) -> torch.Te
 
 def synthesize(B: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
     r"""Grid values :math:`S\,B\,S^\top` of coefficients ``B`` of shape
-    ``(..., K, K)``."""
+    ``(..., K, K)`` on the basis ``S`` of shape ``(s, K)``."""
+    if not (isinstance(B, torch.Tensor) and isinstance(S, torch.Tensor)):
+        raise TypeError("B and S must be torch.Tensors, got "
+                        f"{type(B).__name__} and {type(S).__name__}")
+    if S.dim() != 2 or B.dim() < 2 or B.shape[-1] != B.shape[-2] \
+            or B.shape[-1] != S.shape[-1]:
+        raise ValueError(f"B must have shape (..., K, K) and S shape (s, K) with the "
+                         f"same K, got {tuple(B.shape)} and {tuple(S.shape)}")
     return torch.matmul(torch.matmul(S, B), S.transpose(-1, -2))
 
 
@@ -117,6 +124,7 @@ def evaluate_series(B0: torch.Tensor, multiplier, resolution: int, *, device=Non
     if not isinstance(B0, torch.Tensor) or B0.dim() != 3 or B0.shape[1] != B0.shape[2]:
         raise ValueError("B0 must be a tensor of shape (n, K, K), got "
                          f"{getattr(B0, 'shape', B0)!r}")
+    _checks.finite_tensor("B0", B0)
     dtype = _checks.float_dtype(dtype)
     device = _checks.resolve_device(device)
     resolution = _checks.positive_int("resolution", resolution, minimum=2)

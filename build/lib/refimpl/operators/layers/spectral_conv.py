@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .._checks import _is_low_precision, check_field, check_positive_int
+from .._checks import _is_low_precision, check_field, check_positive_int, check_shape
 
 __all__ = [
     "SpectralConv1d",
@@ -232,7 +232,7 @@ class SpectralConv2d(nn.Module):
     def _output_shape(self, x: Tensor, output_shape) -> tuple[int, int]:
         if output_shape is None:
             return int(x.shape[-2]), int(x.shape[-1])
-        h, w = (int(s) for s in output_shape)
+        h, w = check_shape(output_shape)
         if h < 2 * self.modes1 or w < 2 * self.modes2:
             raise ValueError(
                 f"{type(self).__name__}: output_shape {h}x{w} cannot hold "

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
-from .._checks import check_field
+from .._checks import check_field, check_finite, check_input_dtype
 
 __all__ = ["NeuralOperator", "count_parameters"]
 
@@ -45,6 +46,9 @@ class NeuralOperator(nn.Module):
     #: ``"spatial"`` (weights and activations on the grid), ``"functional"`` (weights
     #: on basis coefficients or a basis-expansion output) or ``"dual"`` (both).
     family: ClassVar[str] = "spatial"
+    #: Input dtypes accepted besides the parameters' dtype, per parameter dtype (the
+    #: conversions a model makes inside).
+    extra_input_dtypes: ClassVar[dict[torch.dtype, tuple[torch.dtype, ...]]] = {}
     in_channels: int
     out_channels: int
 
@@ -62,8 +66,17 @@ class NeuralOperator(nn.Module):
         _reset_children(self)
 
     def _check_input(self, x: Tensor, min_size: int | tuple[int, int] = 2) -> None:
-        check_field(x, owner=type(self).__name__, channels=self.in_channels,
-                    spatial_dims=2, min_size=min_size)
+        """Shape, channels, grid size, a non-empty batch, the dtype (that of the
+        parameters, or one of :attr:`extra_input_dtypes`, or anything under
+        autocast) and finite values: a clear error instead of a raw torch one."""
+        owner = type(self).__name__
+        check_field(x, owner=owner, channels=self.in_channels, spatial_dims=2,
+                    min_size=min_size)
+        weight = next(self.parameters(), None)
+        also = self.extra_input_dtypes.get(weight.dtype, ()) if weight is not None \
+            else ()
+        check_input_dtype(x, weight, owner=owner, also=also)
+        check_finite(x, owner=owner)
 
     def extra_repr(self) -> str:
         items = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

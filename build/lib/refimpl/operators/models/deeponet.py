@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from refimpl.checkpoint import register_model
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, check_shape
 from ..layers.grid import grid_2d
 from .base import NeuralOperator
 
@@ -140,7 +140,8 @@ class DeepONet(NeuralOperator):
 
     def forward(self, x: Tensor, output_shape: tuple[int, int] | None = None) -> Tensor:
         self._check_input(x, min_size=2)
-        out_h, out_w = x.shape[-2:] if output_shape is None else output_shape
+        out_h, out_w = (x.shape[-2:] if output_shape is None
+                        else check_shape(output_shape))
         if out_h < 2 or out_w < 2:
             raise ValueError(f"DeepONet output_shape must be at least 2x2, got "
                              f"{out_h}x{out_w}")

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from refimpl.checkpoint import register_model
 
-from .._checks import _is_low_precision, check_field, check_positive_int
+from .._checks import _is_low_precision, check_field, check_positive_int, check_shape
 from ..layers.channel_mlp import ChannelLinear, ChannelMLP
 from ..layers.grid import grid_2d
 from ..layers.spectral_conv import SpectralConv2d
@@ -113,13 +113,7 @@ def fourier_resample(x: Tensor, size: int | tuple[int, int]) -> Tensor:
     return out.to(dtype)
 
 
-def _check_shape(shape: object, name: str = "output_shape") -> tuple[int, int]:
-    if isinstance(shape, int):
-        shape = (shape, shape)
-    if not (isinstance(shape, (tuple, list, torch.Size)) and len(shape) == 2):
-        raise ValueError(f"{name} must be an int or a pair (H, W), got {shape!r}")
-    h, w = (check_positive_int(s, name) for s in shape)
-    return h, w
+_check_shape = check_shape  # the shared check (operators._checks)
 
 
 # ------------------------------------------------------------------ DualSpaceFNO
@@ -482,6 +476,7 @@ class DualSpaceMultiScale(NeuralOperator):
     """
 
     family = "dual"
+    extra_input_dtypes = {torch.float32: (torch.float16, torch.bfloat16)}  # run in fp32
 
     def __init__(
         self,

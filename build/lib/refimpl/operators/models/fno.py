@@ -90,6 +90,9 @@ class FNO(NeuralOperator):
     """
 
     family = "functional"
+    # the layers follow the input dtype
+    extra_input_dtypes = {torch.float32: (torch.float64,),
+                          torch.float64: (torch.float32,)}
 
     def __init__(
         self,

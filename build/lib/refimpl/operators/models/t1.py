@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from refimpl.checkpoint import register_model
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, check_shape
 from ..layers.channel_mlp import ChannelLinear
 from ..layers.dct import dct, idct
 from ..layers.grid import GridEmbedding2d
@@ -68,6 +68,7 @@ class T1(NeuralOperator):
     """
 
     family = "functional"
+    extra_input_dtypes = {torch.float32: (torch.float16, torch.bfloat16)}  # run in fp32
 
     def __init__(self, in_channels: int, out_channels: int,
                  modes: int | Sequence[int] = 16, width: int = 24, n_layers: int = 3,
@@ -101,7 +102,8 @@ class T1(NeuralOperator):
     def forward(self, x: Tensor, output_shape: tuple[int, int] | None = None) -> Tensor:
         m1, m2 = self.modes
         self._check_input(x, min_size=(m1 + 1, m2 + 1))
-        out_h, out_w = x.shape[-2:] if output_shape is None else output_shape
+        out_h, out_w = (x.shape[-2:] if output_shape is None
+                        else check_shape(output_shape))
         if out_h <= m1 or out_w <= m2:
             raise ValueError(f"T1 output_shape {out_h}x{out_w} cannot hold "
                              f"{m1}x{m2} coefficients")
