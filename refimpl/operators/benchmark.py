@@ -32,6 +32,7 @@ from .normalized import NormalizedOperator
 
 __all__ = ["OperatorData", "wave_data", "darcy_data", "RunResult", "BenchmarkResults",
            "model_factories", "model_table", "train_and_evaluate", "evaluate_operator",
+           "input_resampling_error",
            "predict", "plot_predictions", "plot_transfer", "maybe_compile"]
 
 
@@ -148,22 +149,40 @@ def darcy_data(n_train: int, n_val: int, n_test: int, resolution: int = 33,
 # --------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, batch_size: int = 64,
-            device: torch.device | str | None = None) -> Tensor:
-    """Evaluate ``model`` on ``x`` in eval mode, batch by batch; returns CPU tensors."""
+            device: torch.device | str | None = None, **kwargs: Any) -> Tensor:
+    """Evaluate ``model`` on ``x`` in eval mode, batch by batch; returns CPU tensors.
+    Keyword arguments (e.g. ``output_shape``) go to the model."""
     if device is None:
         device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [model(x[i:i + batch_size].to(device)).float().cpu()
+    out = [model(x[i:i + batch_size].to(device), **kwargs).float().cpu()
            for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out)
 
 
 def evaluate_operator(model: nn.Module, x: Tensor, y: Tensor,
-                      batch_size: int = 64) -> Tensor:
-    """Per-sample relative L2 errors of ``model`` on ``(x, y)``, shape ``(N,)``."""
-    return relative_l2(predict(model, x, batch_size), y.float(), reduction="none")
+                      batch_size: int = 64, **kwargs: Any) -> Tensor:
+    """Per-sample relative L2 errors of ``model`` on ``(x, y)``, shape ``(N,)``
+    (keyword arguments go to the model)."""
+    return relative_l2(predict(model, x, batch_size, **kwargs), y.float(),
+                       reduction="none")
+
+
+def input_resampling_error(operator: nn.Module, x_other: Tensor,
+                           x_exact: Tensor) -> float:
+    r"""How much a model's own resampling changes its input: the mean relative
+    :math:`L^2` difference between ``operator.resample_input(x_other)`` (the
+    input on another grid, resampled to the model's fixed input grid) and
+    ``x_exact``, the same functions sampled exactly on that grid. ``nan`` for a
+    model without a fixed input grid. Resampling is linear and its weights sum to
+    one, so raw and standardised inputs give the same number."""
+    resample = getattr(operator, "resample_input", None)
+    if getattr(operator, "fixed_input_grid", None) is None or resample is None:
+        return math.nan
+    with torch.no_grad():
+        return relative_l2(resample(x_other.float()), x_exact.float()).item()
 
 
 # ------------------------------------------------------------------------ results
@@ -181,6 +200,14 @@ class RunResult:
     seconds: float
     history: list[dict[str, float]]
     net: nn.Module = field(repr=False)
+    #: zero-shot error on each extra grid when the model is given the *exact*
+    #: samples of the test functions on its fixed input grid (the training grid)
+    #: instead of resampling the extra grid's input: only models with a fixed
+    #: input grid (CNO's latent grid, DeepONet's sensors) have entries.
+    exact: dict[str, float] = field(default_factory=dict)
+    #: relative change of the input by the model's own resampling, per extra grid
+    #: (:func:`input_resampling_error`), for the same models.
+    resampling: dict[str, float] = field(default_factory=dict)
 
 
 def _fmt(value: float) -> str:
@@ -237,19 +264,30 @@ class BenchmarkResults:
 
     def transfer_table(self, dataset: str) -> str:
         """Markdown table of the zero-shot errors on the other grids of ``dataset``
-        next to the error on the training grid, with their ratio."""
+        next to the error on the training grid, with their ratio; for models with a
+        fixed input grid also the ratio with exact input samples and the relative
+        change of the input by the model's own resampling."""
         runs = [self.get(m, dataset) for m in self.models]
         labels = list(runs[0].extra)
         if not labels:
             raise ValueError(f"dataset {dataset!r} has no test sets on other grids")
+        exact = any(r.exact for r in runs)
         head = ["model", "family", "train grid"] + labels + \
             [f"ratio {lab}" for lab in labels]
+        if exact:
+            head += [f"ratio {lab}, exact input" for lab in labels]
+            head += [f"input change {lab}" for lab in labels]
         lines = ["| " + " | ".join(head) + " |",
                  "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
         for r in runs:
             row = [r.model, r.family, _fmt(r.test)]
             row += [_fmt(r.extra[lab]) for lab in labels]
             row += [f"{r.extra[lab] / r.test:.2f}" for lab in labels]
+            if exact:
+                row += [f"{r.exact[lab] / r.test:.2f}" if lab in r.exact else "—"
+                        for lab in labels]
+                row += [f"{100 * r.resampling[lab]:.1f} %" if lab in r.resampling
+                        else "—" for lab in labels]
             lines.append("| " + " | ".join(row) + " |")
         return "\n".join(lines)
 
@@ -306,7 +344,12 @@ def train_and_evaluate(
     fields, the same ``epochs``, ``batch_size``, ``lr`` and ``seed`` for all),
     restore the weights of the epoch with the lowest **validation** error (the test
     set is never used for selection), then compute the mean relative L2 error on the
-    test set and on every ``extra_tests`` grid (zero-shot).
+    test set and on every ``extra_tests`` grid (zero-shot). For a model with a
+    fixed input grid equal to the training grid (``fixed_input_grid``: CNO's latent
+    grid, DeepONet's sensors) it also scores the extra grids with the *exact*
+    training-grid samples as input (:attr:`RunResult.exact`) and records how much
+    its own resampling changes the input (:attr:`RunResult.resampling`), which
+    separates the model's part of the transfer ratio from the resampling's.
 
     Args:
         models: name -> zero-argument factory returning a fresh ``nn.Module``
@@ -351,12 +394,24 @@ def train_and_evaluate(
             net.eval()
             extra = {label: evaluate_operator(net, x, y).mean().item()
                      for label, (x, y) in data.extra_tests.items()}
+            exact, resampling = {}, {}
+            if getattr(operator, "fixed_input_grid", None) == data.resolution:
+                # The test functions on the training grid are exact samples of the
+                # extra grids' functions (prefix-stable draws): feed those, and ask
+                # for the output on the extra grid.
+                for label, (x, y) in data.extra_tests.items():
+                    exact[label] = evaluate_operator(
+                        net, data.x_test, y,
+                        output_shape=tuple(y.shape[-2:])).mean().item()
+                    resampling[label] = input_resampling_error(operator, x,
+                                                               data.x_test)
             runs.append(RunResult(
                 model=name, dataset=data.name, family=getattr(operator, "family", "?"),
                 n_params=sum(p.numel() for p in operator.parameters()),
                 val=float(result.best_val) if result.best_val is not None else math.nan,
                 test=evaluate_operator(net, data.x_test, data.y_test).mean().item(),
-                extra=extra, seconds=seconds, history=result.history, net=net))
+                extra=extra, seconds=seconds, history=result.history, net=net,
+                exact=exact, resampling=resampling))
     return BenchmarkResults(runs)
 
 

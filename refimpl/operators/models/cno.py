@@ -74,7 +74,8 @@ class CNO(NeuralOperator):
             ``"group"`` or ``None`` (no normalisation).
 
     Shapes:
-        ``(B, in_channels, H, W) -> (B, out_channels, H, W)``.
+        ``(B, in_channels, H, W) -> (B, out_channels, H', W')`` with
+        ``(H', W') = output_shape`` (default ``(H, W)``).
 
     Reference:
         B. Raonić, R. Molinaro, T. De Ryck, T. Rohner, F. Bartolucci, R. Alaifari,
@@ -127,11 +128,31 @@ class CNO(NeuralOperator):
                     latent_resolution=self.latent_resolution, mode=self.mode,
                     norm=self.norm)
 
-    def forward(self, x: Tensor) -> Tensor:
+    @property
+    def fixed_input_grid(self) -> tuple[int, int] | None:
+        """The latent grid (``None`` without one)."""
+        if self.latent_resolution is None:
+            return None
+        return (self.latent_resolution, self.latent_resolution)
+
+    def resample_input(self, x: Tensor) -> Tensor:
+        """The input as the stencils see it: resampled to the latent grid (bicubic
+        or bilinear, anti-aliased when shrinking), or unchanged without one."""
+        if self.latent_resolution is None:
+            return x
+        return _resample(x, (self.latent_resolution,) * 2, self.mode)
+
+    def forward(self, x: Tensor, output_shape: tuple[int, int] | None = None) -> Tensor:
+        """Map ``x`` to the output on ``output_shape`` (default: the input's grid).
+        A different ``output_shape`` needs a latent grid (the output is resampled
+        from it); without one the output lives on the input grid."""
         self._check_input(x, min_size=max(2, 2**self.depth))
-        size = tuple(x.shape[-2:])
-        if self.latent_resolution is not None:
-            x = _resample(x, (self.latent_resolution,) * 2, self.mode)
+        size = tuple(x.shape[-2:]) if output_shape is None else tuple(
+            int(s) for s in output_shape)
+        if self.latent_resolution is None and size != tuple(x.shape[-2:]):
+            raise ValueError(f"CNO output_shape {size} differs from the input grid "
+                             f"{tuple(x.shape[-2:])}; that needs latent_resolution")
+        x = self.resample_input(x)
         sizes = [tuple(x.shape[-2:])]
         for _ in range(self.depth):
             sizes.append(tuple((s + 1) // 2 for s in sizes[-1]))
