@@ -32,7 +32,7 @@ from .normalized import NormalizedOperator
 
 __all__ = ["OperatorData", "wave_data", "darcy_data", "RunResult", "BenchmarkResults",
            "model_factories", "model_table", "train_and_evaluate", "evaluate_operator",
-           "input_resampling_error",
+           "input_resampling_error", "summary_rows", "paired_rows",
            "predict", "plot_predictions", "plot_transfer", "maybe_compile"]
 
 
@@ -250,6 +250,26 @@ class BenchmarkResults:
             lines.append("| " + " | ".join(row) + " |")
         return "\n".join(lines)
 
+    def rows(self, grid: str | None = None) -> list[dict[str, Any]]:
+        """One flat record per run (model, dataset): parameters, validation and
+        test error, and for the extra grid ``grid`` (default: the first) the
+        zero-shot error, its ratio to the test error, the same with exact inputs
+        (models with a fixed input grid; ``nan`` otherwise) and the relative input
+        change by the model's own resampling (``nan`` otherwise)."""
+        out = []
+        for r in self.runs:
+            g = grid if grid is not None else next(iter(r.extra), None)
+            zero = r.extra.get(g, math.nan) if g is not None else math.nan
+            exact = r.exact.get(g, math.nan) if g is not None else math.nan
+            out.append(dict(
+                dataset=r.dataset, model=r.model, family=r.family,
+                n_params=r.n_params, val=r.val, test=r.test, grid=g or "",
+                zero_shot=zero, ratio=zero / r.test, zero_shot_exact=exact,
+                ratio_exact=exact / r.test,
+                input_change=r.resampling.get(g, math.nan) if g else math.nan,
+                train_seconds=r.seconds))
+        return out
+
     def verdicts(self, grid: str, threshold: float = 1.5) -> str:
         """One line per model: the worst zero-shot/training-grid error ratio over the
         datasets on ``grid`` and whether it stays below ``threshold``."""
@@ -290,6 +310,79 @@ class BenchmarkResults:
                         else "—" for lab in labels]
             lines.append("| " + " | ".join(row) + " |")
         return "\n".join(lines)
+
+
+# ------------------------------------------------------------ over seeds (rows)
+def _groups(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list]:
+    groups: dict[tuple[str, str], list] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["model"]), []).append(row)
+    return groups
+
+
+def summary_rows(rows: Iterable[Mapping[str, Any]],
+                 metrics: Sequence[str] = ("test", "ratio", "ratio_exact")
+                 ) -> list[dict[str, Any]]:
+    """Per dataset and model: parameters, seeds and a
+    :func:`refimpl.stats.summarize` (mean ± sd, *t* interval) of each metric
+    over the seeds, from the flat rows of :meth:`BenchmarkResults.rows` (plus a
+    ``seed`` column). Metrics that are ``nan`` for a model are left out of its
+    record."""
+    from refimpl.stats import summarize
+
+    out = []
+    for (dataset, model), group in _groups(rows).items():
+        rec: dict[str, Any] = dict(dataset=dataset, model=model,
+                                   family=group[0]["family"],
+                                   n_params=group[0]["n_params"], seeds=len(group))
+        for m in metrics:
+            values = [float(g[m]) for g in group]
+            if all(math.isfinite(v) for v in values):
+                rec[m] = summarize(values)
+        out.append(rec)
+    return out
+
+
+def paired_rows(rows: Iterable[Mapping[str, Any]], reference: str | None = None,
+                metric: str = "test") -> list[dict[str, Any]]:
+    """Paired comparisons over seeds (:func:`refimpl.stats.paired`) of every model
+    against a reference on each dataset: the mean difference of ``metric`` with its
+    *t* interval, the Wilcoxon *p*-value, the ratio of means and a verdict.
+
+    Args:
+        rows: flat rows with ``seed``, ``dataset``, ``model`` and ``metric``.
+        reference: the model compared against; default: on each dataset, the
+            model with the lowest mean ``metric``.
+        metric: the column compared (lower is better).
+    """
+    from refimpl.stats import paired
+
+    groups = _groups(rows)
+    out = []
+    for dataset in dict.fromkeys(d for d, _ in groups):
+        models = [m for d, m in groups if d == dataset]
+
+        def by_seed(model: str) -> dict[Any, float]:
+            return {g["seed"]: float(g[metric]) for g in groups[(dataset, model)]}
+
+        ref = reference or min(models, key=lambda m: sum(by_seed(m).values())
+                               / len(by_seed(m)))
+        if ref not in models:
+            raise ValueError(f"reference model {ref!r} has no rows on {dataset!r}; "
+                             f"models: {models}")
+        base = by_seed(ref)
+        for model in models:
+            if model == ref:
+                continue
+            this = by_seed(model)
+            seeds = sorted(set(this) & set(base))
+            if not seeds:
+                continue
+            cmp = paired([this[s] for s in seeds], [base[s] for s in seeds])
+            out.append(dict(dataset=dataset, model=model, reference=ref,
+                            n=cmp.n, difference=cmp, ratio=cmp.ratio,
+                            verdict=cmp.verdict(model, ref)))
+    return out
 
 
 def model_factories(configs: Mapping[str, Mapping[str, Any]], in_channels: int = 1,
