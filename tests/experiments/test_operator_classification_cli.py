@@ -47,6 +47,10 @@ def test_rows_have_the_columns_the_chapter_reads():
     rows, results = ex.run_seed(P, data, seed=3, models=["CNO", "FNO"], scale="smoke")
     assert len(rows) == 2 * 3
     assert all(tuple(r) == ex.COLUMNS for r in rows)
+    # what chapter 1's committed section and the over-seed summaries read
+    read = {"seed", "dataset", "model", "family", "n_params", "test", "ratio",
+            "ratio_exact"}
+    assert read <= set(ex.COLUMNS)
     cno = [r for r in rows if r["model"] == "CNO"]
     fno = [r for r in rows if r["model"] == "FNO"]
     assert all(r["seed"] == 3 and r["epochs"] == 1 for r in rows)

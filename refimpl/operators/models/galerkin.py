@@ -19,8 +19,8 @@ __all__ = ["GalerkinTransformer"]
 
 @register_model
 class GalerkinTransformer(NeuralOperator):
-    r"""Galerkin transformer: every grid point is a token, and ``n_layers`` encoder
-    layers of softmax-free linear attention mix them,
+    r"""Galerkin transformer, softmax-free linear attention between grid points:
+    every grid point is a token, and ``n_layers`` encoder layers mix them,
 
     .. math::
         \mathcal G_\theta(u)(x) = Q\Big(\mathcal E_L\circ\dots\circ\mathcal E_1
