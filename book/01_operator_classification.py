@@ -437,8 +437,9 @@ else:
 # ```{solution} ex-unet-transfer
 # :class: dropdown
 # (1) Resample every input to the training grid and the output back, as CNO
-# does (`CNO(latent_resolution=...)`): exact transfer of the *learned* map,
-# but no benefit from the finer grid's extra detail. (2) Train on several
+# does (`CNO(latent_resolution=...)`): the *learned* map transfers, up to
+# what the resampling itself changes (the exact-input column above), but the
+# model gains nothing from the finer grid's extra detail. (2) Train on several
 # resolutions (or scale the stencils with $h$), so that the network sees the
 # physical size of its kernels vary: more data and compute, and only
 # approximate invariance.
