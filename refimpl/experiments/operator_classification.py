@@ -71,7 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         models={
             "FNO": dict(modes=6, width=8, n_layers=4, padding=0.125,
                         projection_channels=64),
-            "UNet": dict(width=9, depth=2),
+            "UNet": dict(width=4, depth=3),
             "DeepONet": dict(n_basis=32, width=4, n_down=3, sensors=33,
                              trunk_width=64, trunk_layers=3),
             "CNO": dict(width=8, depth=2, n_res=1, n_res_neck=1,
