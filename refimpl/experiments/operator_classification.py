@@ -36,9 +36,10 @@ from typing import Any, Mapping, Sequence
 import torch
 
 import refimpl
-from refimpl.operators.benchmark import (OperatorData, darcy_data, model_factories,
-                                         train_and_evaluate, wave_data)
-from refimpl.stats import read_csv, write_csv
+from refimpl.operators.benchmark import (OperatorData, convergence_rows, darcy_data,
+                                         model_factories, train_and_evaluate,
+                                         wave_data)
+from refimpl.stats import markdown_table, read_csv, write_csv
 
 __all__ = ["PRESETS", "PARAM_BUDGET", "COLUMNS", "TOPIC", "make_datasets",
            "run_seed", "run_study", "main"]
@@ -152,11 +153,15 @@ def run_seed(P: Mapping[str, Any], datasets: Sequence[OperatorData], seed: int, 
 
 
 def run_study(scale: str, *, out: Path | None = None, seeds: Sequence[int] | None = None,
-              double: bool = False, device: torch.device | str | None = None,
+              double: bool = False, plain: Path | None = None,
+              device: torch.device | str | None = None,
               progress: bool = True, command: str = "") -> Path:
     """The whole study at ``scale``: every seed and model, resumable per (seed,
     model) part in ``out/parts``; writes ``out/results.csv`` and ``README.md``.
-    Returns the CSV's path."""
+    With ``double`` the epochs are doubled and, if the plain run's
+    ``results.csv`` is in ``plain`` (default: the plain run's default folder),
+    the convergence check (:func:`~refimpl.operators.benchmark.convergence_rows`)
+    goes to ``out/convergence.csv`` and the README. Returns the CSV's path."""
     from refimpl.results import write_run
 
     P = refimpl.preset(PRESETS, scale)
@@ -190,6 +195,19 @@ def run_study(scale: str, *, out: Path | None = None, seeds: Sequence[int] | Non
              f"{' (doubled: the convergence check)' if double else ''}. Rows kept "
              f"from earlier (resumed) parts are included; the wall time counts "
              f"only this invocation.")
+    if double:
+        plain_csv = Path(plain if plain is not None
+                         else refimpl.cache_dir(TOPIC, scale)) / "results.csv"
+        if plain_csv.is_file():
+            conv = convergence_rows(read_csv(plain_csv), rows)
+            write_csv(conv, out / "convergence.csv")
+            ok = sum(c["converged"] for c in conv)
+            notes += (f"\n\nConvergence against `{plain_csv}` (seed-mean test error, "
+                      f"tolerance 10 %): {ok} of {len(conv)} converged.\n\n"
+                      + markdown_table(conv))
+        else:
+            notes += (f"\n\nNo plain run at `{plain_csv}`: no convergence check "
+                      "(pass --plain DIR).")
     return write_run(rows, out, command=command or f"--scale {scale}",
                      wall_seconds=wall, device=device, columns=COLUMNS, notes=notes)
 
@@ -206,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="training seeds (default: the preset's)")
     parser.add_argument("--double", action="store_true",
                         help="double the epochs (convergence check)")
+    parser.add_argument("--plain", type=Path, default=None,
+                        help="with --double: the plain run's folder to check "
+                             "convergence against (default: its default --out)")
     parser.add_argument("--device", default=None, help="default: refimpl.device()")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -214,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m refimpl.experiments.operator_classification " + " ".join(
         sys.argv[1:] if argv is None else list(argv))
     path = run_study(scale, out=args.out, seeds=args.seeds, double=args.double,
-                     device=args.device, progress=not args.no_progress,
+                     plain=args.plain, device=args.device, progress=not args.no_progress,
                      command=command.strip())
     print(f"wrote {path}", flush=True)
     return 0

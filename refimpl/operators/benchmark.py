@@ -32,7 +32,7 @@ from .normalized import NormalizedOperator
 
 __all__ = ["OperatorData", "wave_data", "darcy_data", "RunResult", "BenchmarkResults",
            "model_factories", "model_table", "train_and_evaluate", "evaluate_operator",
-           "input_resampling_error", "summary_rows", "paired_rows",
+           "input_resampling_error", "summary_rows", "paired_rows", "convergence_rows",
            "predict", "plot_predictions", "plot_transfer", "maybe_compile"]
 
 
@@ -382,6 +382,26 @@ def paired_rows(rows: Iterable[Mapping[str, Any]], reference: str | None = None,
             out.append(dict(dataset=dataset, model=model, reference=ref,
                             n=cmp.n, difference=cmp, ratio=cmp.ratio,
                             verdict=cmp.verdict(model, ref)))
+    return out
+
+
+def convergence_rows(short: Iterable[Mapping[str, Any]],
+                     long: Iterable[Mapping[str, Any]], metric: str = "test",
+                     rtol: float = 0.10) -> list[dict[str, Any]]:
+    """The convergence check of a study: for every (dataset, model) present in both
+    runs, :func:`refimpl.stats.convergence` of the seed-mean ``metric`` at the
+    configured training (``short``) and at twice the training (``long``)."""
+    from refimpl.stats import convergence
+
+    a, b = _groups(short), _groups(long)
+    out = []
+    for key in a:
+        if key not in b:
+            continue
+        c = convergence([float(r[metric]) for r in a[key]],
+                        [float(r[metric]) for r in b[key]], rtol=rtol)
+        out.append(dict(dataset=key[0], model=key[1], short=c.short, long=c.long,
+                        rel_change=c.rel_change, converged=c.converged))
     return out
 
 

@@ -73,9 +73,19 @@ def test_cli_writes_and_resumes(tmp_path, monkeypatch):
     parts = sorted(p.name for p in (out / "parts").iterdir())
     assert parts == ["seed0_T1.csv", "seed0_UNet.csv", "seed1_T1.csv", "seed1_UNet.csv"]
     # a rerun keeps the finished parts: nothing is retrained, same rows
+    run_seed = ex.run_seed
     monkeypatch.setattr(ex, "run_seed", lambda *a, **k: pytest.fail("retrained"))
     assert ex.main(["--scale", "smoke", "--out", str(out), "--no-progress"]) == 0
     assert repr(read_csv(out / "results.csv")) == repr(rows)  # nan-safe
+    # --double with the plain run: twice the epochs and the convergence check
+    monkeypatch.setattr(ex, "run_seed", run_seed)
+    monkeypatch.setitem(ex.PRESETS, "smoke", dict(small, seeds=(0,)))
+    dbl = tmp_path / "double"
+    assert ex.main(["--scale", "smoke", "--out", str(dbl), "--double", "--plain",
+                    str(out), "--no-progress"]) == 0
+    assert {r["epochs"] for r in read_csv(dbl / "results.csv")} == {2}
+    conv = read_csv(dbl / "convergence.csv")
+    assert len(conv) == 2 * 3 and "converged" in (dbl / "README.md").read_text()
 
 
 def _synthetic_rows():
@@ -87,6 +97,17 @@ def _synthetic_rows():
                              n_params=10, test=test, ratio=1.0 + test,
                              ratio_exact=math.nan))
     return rows
+
+
+def test_convergence_rows():
+    from refimpl.operators.benchmark import convergence_rows
+
+    short = _synthetic_rows()
+    long = [dict(r, test=r["test"] * (1.05 if r["model"] == "A" else 1.5))
+            for r in short]
+    conv = {c["model"]: c for c in convergence_rows(short, long)}
+    assert conv["A"]["converged"] and not conv["B"]["converged"]
+    assert conv["A"]["rel_change"] == pytest.approx(0.05)
 
 
 def test_summaries_over_seeds_use_refimpl_stats():
