@@ -1,5 +1,7 @@
-"""Train-step throughput of refimpl's FNO against neuraloperator's, and a
-micro-benchmark of the spectral product (complex einsum vs mode-major batched matmul).
+"""Train-step throughput of refimpl's FNO against neuraloperator's (configured to
+the same 2021 layout, and with its defaults), a profile of what bounds the step,
+and a micro-benchmark of the spectral product (complex einsum vs mode-major batched
+matmul).
 
 Usage (from the repository root; see benchmarks/README.md)::
 
@@ -8,9 +10,11 @@ Usage (from the repository root; see benchmarks/README.md)::
     python benchmarks/fno_throughput.py --device cuda --repeats 30
 
 A train step is forward + relative-L2 loss + backward + Adam step, on the same random
-batch for both models. The two models are timed alternately in one process (the order
-flips every repeat), so slow drifts of the machine hit both; the reported ratio is the
-median over repeats of (ours / neuralop) samples per second.
+batch for every model. The models are timed in turn in one process (the order
+rotates every repeat), so slow drifts of the machine hit all of them; the reported
+ratios are medians over repeats of (ours / theirs) samples per second. The matched
+neuralop model (``use_channel_mlp=False``, a linear lifting, linear skips) must have
+exactly refimpl's parameter count, or the script stops.
 
 ``neuraloperator`` is imported only here. If it is missing, refimpl's FNO and the
 micro-benchmark are still measured and a message says how to install it.
@@ -40,14 +44,23 @@ from refimpl.operators.losses import relative_l2  # noqa: E402
 
 
 # ----------------------------------------------------------------------- models
-def build_neuralop(args: argparse.Namespace) -> tuple[nn.Module | None, str]:
+#: neuraloperator's FNO in the original 2021 layout of Li et al. (and of
+#: refimpl.operators.FNO): a linear lifting, spectral convolution + point-wise
+#: linear skip per layer, no channel MLP after the spectral convolutions.
+MATCHED_2021 = dict(use_channel_mlp=False, lifting_channel_ratio=0, fno_skip="linear")
+
+
+def build_neuralop(args: argparse.Namespace, layout: str = "default"
+                   ) -> tuple[nn.Module | None, str]:
     """neuralop's FNO with the same retained Fourier block, width, depth and
-    projection width, or ``(None, reason)``."""
+    projection width, or ``(None, reason)``. ``layout="matched"`` configures it to
+    the 2021 layout (:data:`MATCHED_2021`); ``"default"`` keeps its defaults
+    (a two-layer lifting, a channel MLP after every spectral convolution)."""
     try:
         from neuralop.models import FNO as NeuralopFNO
     except ImportError as err:
         return None, (f"neuraloperator is not importable ({err}). Install it for this "
-                      "benchmark only: pip install neuraloperator")
+                      "benchmark only: pip install 'refimpl[bench]'")
     # Ours keeps 2*m x m complex modes (k1 in [-m, m), k2 in [0, m)); neuralop keeps
     # n_modes[0] rows (half positive, half negative) and n_modes[-1]//2 + 1 rfft
     # columns, so n_modes = (2m, 2m - 1) selects the same block.
@@ -63,6 +76,12 @@ def build_neuralop(args: argparse.Namespace) -> tuple[nn.Module | None, str]:
         kwargs["positional_embedding"] = "grid"
     else:  # old versions expect the coordinates as input channels
         kwargs["in_channels"] = 3
+    if layout == "matched":
+        missing = [k for k in MATCHED_2021 if k not in sig]
+        if missing:
+            return None, (f"this neuraloperator has no {missing}: cannot configure "
+                          "the 2021 layout")
+        kwargs.update(MATCHED_2021)
     try:
         model = NeuralopFNO(**kwargs)
     except TypeError as err:
@@ -106,56 +125,120 @@ def time_steps(step: Callable[[], float], n: int, device: torch.device) -> float
     return time.perf_counter() - t0
 
 
+def count_real(model: nn.Module) -> int:
+    """Real parameters (a complex weight counts twice)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters())
+
+
+def grid_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Append coordinate channels for old neuralop versions that expect them."""
+    if not getattr(model, "expects_grid_channels", False):
+        return x
+    b, _, h, w = x.shape
+    g1, g2 = torch.meshgrid(torch.linspace(0, 1, h, device=x.device),
+                            torch.linspace(0, 1, w, device=x.device), indexing="ij")
+    return torch.cat([x, g1.expand(b, 1, h, w), g2.expand(b, 1, h, w)], dim=1)
+
+
+def contenders(args: argparse.Namespace, device: torch.device, x: torch.Tensor
+               ) -> dict[str, dict]:
+    """refimpl's FNO, neuralop's in the matched 2021 layout and neuralop's default;
+    the matched one must have exactly our parameter count."""
+    out: dict[str, dict] = {}
+    ours = build_ours(args).to(device)
+    config = ", ".join(f"{k}={v}" for k, v in build_ours(args).config().items())
+    out["refimpl FNO"] = dict(model=ours, x=x, desc=f"refimpl.operators.FNO({config})")
+    for key, layout in (("neuralop FNO, 2021 layout", "matched"),
+                        ("neuralop FNO, default", "default")):
+        theirs, desc = build_neuralop(args, layout)
+        if theirs is None:
+            print(f"NOTE: {desc}\n      Skipping {key}.\n")
+            continue
+        theirs = theirs.to(device)
+        out[key] = dict(model=theirs, x=grid_input(theirs, x), desc=desc)
+    n_ours = count_real(ours)
+    for key, c in out.items():
+        c["params"] = count_real(c["model"])
+    matched = out.get("neuralop FNO, 2021 layout")
+    if matched is not None and matched["params"] != n_ours:
+        raise AssertionError(
+            f"the matched neuralop FNO has {matched['params']:,} parameters, refimpl's "
+            f"{n_ours:,}: the layouts differ ({matched['desc']})")
+    if args.compile:
+        for c in out.values():
+            c["model"] = maybe_compile(c["model"], c["x"])
+    return out
+
+
 def throughput(args: argparse.Namespace, device: torch.device) -> dict:
     torch.manual_seed(0)
     res, batch = args.resolution, args.batch
     x = torch.randn(batch, 1, res, res, device=device)
     y = torch.randn(batch, 1, res, res, device=device)
-    contenders: dict[str, dict] = {}
-    ours = build_ours(args).to(device)
-    if args.compile:
-        ours = maybe_compile(ours, x)
-    config = ", ".join(f"{k}={v}" for k, v in build_ours(args).config().items())
-    contenders["refimpl FNO"] = dict(model=ours, x=x,
-                                     desc=f"refimpl.operators.FNO({config})")
-    theirs, desc = build_neuralop(args)
-    if theirs is None:
-        print(f"NOTE: {desc}\n      Measuring refimpl's FNO alone.\n")
-    else:
-        theirs = theirs.to(device)
-        x_theirs = x
-        if theirs.expects_grid_channels:
-            g = torch.linspace(0, 1, res, device=device)
-            g1, g2 = torch.meshgrid(g, g, indexing="ij")
-            x_theirs = torch.cat([x, g1.expand(batch, 1, res, res),
-                                  g2.expand(batch, 1, res, res)], dim=1)
-        if args.compile:
-            theirs = maybe_compile(theirs, x_theirs)
-        contenders["neuralop FNO"] = dict(model=theirs, x=x_theirs, desc=desc)
-    for c in contenders.values():
-        c["params"] = sum(p.numel() * (2 if p.is_complex() else 1)
-                          for p in c["model"].parameters())
+    models = contenders(args, device, x)
+    if len(models) == 1:
+        print("      Measuring refimpl's FNO alone.\n")
+    for c in models.values():
         c["step"] = make_step(c["model"], c["x"], y, args.lr)
         c["rates"] = []
         time_steps(c["step"], args.warmup, device)  # warm-up, not recorded
-    names = list(contenders)
+    names = list(models)
     for r in range(args.repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
-            seconds = time_steps(contenders[name]["step"], args.steps, device)
-            contenders[name]["rates"].append(args.steps * batch / seconds)
+        k = r % len(names)  # rotate the order, so drifts hit every model alike
+        for name in names[k:] + names[:k]:
+            seconds = time_steps(models[name]["step"], args.steps, device)
+            models[name]["rates"].append(args.steps * batch / seconds)
     out = {"device": str(device), "threads": torch.get_num_threads(),
-           "torch": torch.__version__, "config": vars(args).copy(), "models": {}}
-    for name, c in contenders.items():
+           "torch": torch.__version__, "config": vars(args).copy(), "models": {},
+           "ratios": {}}
+    for name, c in models.items():
         out["models"][name] = dict(description=c["desc"], params=c["params"],
                                    rates=c["rates"],
                                    median=statistics.median(c["rates"]))
-    if len(names) == 2:
-        ratios = [a / b for a, b in zip(contenders[names[0]]["rates"],
-                                        contenders[names[1]]["rates"])]
-        out["ratio_median"] = statistics.median(ratios)
-        out["ratios"] = ratios
+    ours = models[names[0]]["rates"]
+    for name in names[1:]:
+        ratios = [a / b for a, b in zip(ours, models[name]["rates"])]
+        out["ratios"][name] = dict(median=statistics.median(ratios),
+                                   min=min(ratios), max=max(ratios), all=ratios)
+    if args.profile:
+        out["profile"] = {name: profile_step(models[name]["step"], args.profile_rows)
+                          for name in names[:2]}
     return out
+
+
+_CATEGORIES = (
+    ("GEMM (mm, bmm, addmm, baddbmm, matmul)", ("mm", "bmm", "addmm", "baddbmm",
+                                                 "matmul", "linear", "conv")),
+    ("FFT", ("fft",)),
+    ("copies / layout (copy_, cat, pad, contiguous)", ("copy", "cat", "pad",
+                                                        "contiguous", "clone")),
+    ("element-wise / reductions", ("add", "mul", "gelu", "sum", "div", "sub",
+                                   "mean", "sqrt", "norm", "pow", "where", "neg")),
+)
+
+
+def profile_step(step: Callable[[], float], rows: int = 8) -> dict:
+    """One profiled train step (after the warm-up): the share of self CPU time by
+    kind of operator, and the top operators."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for _ in range(3):
+            step()
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    shares: dict[str, float] = {}
+    for e in events:
+        name = e.key[len("aten::"):]
+        label = next((lab for lab, keys in _CATEGORIES
+                      if any(k in name for k in keys)), "other")
+        shares[label] = shares.get(label, 0.0) + e.self_cpu_time_total / total
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:rows]
+    return {"shares": dict(sorted(shares.items(), key=lambda kv: -kv[1])),
+            "top": [(e.key, e.self_cpu_time_total / total, e.count // 3) for e in top]}
 
 
 def micro(args: argparse.Namespace, device: torch.device) -> dict:
@@ -219,10 +302,18 @@ def report(tp: dict, mc: dict) -> str:
     for name, m in tp["models"].items():
         lines.append(f"| {name} | {m['params']:,} | {m['median']:.1f} | "
                      f"{min(m['rates']):.1f} | {max(m['rates']):.1f} |")
-    if "ratio_median" in tp:
-        lines += ["", f"median throughput ratio refimpl / neuralop: "
-                      f"**{tp['ratio_median']:.2f}x** (per-repeat min "
-                      f"{min(tp['ratios']):.2f}, max {max(tp['ratios']):.2f})"]
+    if tp["ratios"]:
+        lines += ["", "| throughput ratio refimpl / ... | median | per-repeat min | max |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {name} | **{r['median']:.2f}x** | {r['min']:.2f} | {r['max']:.2f} |"
+                  for name, r in tp["ratios"].items()]
+    for name, prof in tp.get("profile", {}).items():
+        lines += ["", f"profile of one train step, {name} (share of self CPU time):", ""]
+        lines += [f"- {label}: {100 * share:.0f} %" for label, share in
+                  prof["shares"].items()]
+        lines += ["", "| operator | share | calls per step |", "|---|---:|---:|"]
+        lines += [f"| {k} | {100 * share:.1f} % | {calls} |"
+                  for k, share, calls in prof["top"]]
     lines += ["", "| spectral micro-benchmark | ms (median) |", "|---|---:|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in mc.items()]
     lines += [""] + [f"- {name}: {m['description']}"
@@ -248,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile both models (falls back to eager on failure)")
     p.add_argument("--json", type=Path, default=None, help="also write raw results")
+    p.add_argument("--no-profile", dest="profile", action="store_false",
+                   help="skip the torch.profiler summary of one train step")
+    p.add_argument("--profile-rows", type=int, default=8)
     args = p.parse_args(argv)
     for name in ("repeats", "steps", "batch", "resolution", "modes", "width", "layers"):
         if getattr(args, name) < 1:

@@ -1,10 +1,12 @@
 """Tests of the side-by-side training helpers (refimpl.operators.benchmark)."""
 
+import math
+
 import matplotlib
 import pytest
 import torch
 
-from refimpl.operators import FNO, UNet
+from refimpl.operators import CNO, FNO, DeepONet, UNet
 from refimpl.operators.benchmark import (darcy_data, evaluate_operator,
                                          plot_predictions, train_and_evaluate,
                                          wave_data)
@@ -74,6 +76,39 @@ def test_train_and_evaluate_tiny(tmp_path):
         res.get("CNO", "wave t=1")
     with pytest.raises(ValueError, match="models is empty"):
         train_and_evaluate({}, [data], epochs=1, batch_size=2)
+
+
+def test_exact_input_transfer_separates_resampling_from_the_model():
+    """CNO and DeepONet read their input on a fixed grid; with that grid equal to
+    the training grid, the extra grid is also scored from exact samples, and the
+    input change by their own resampling is recorded."""
+    from refimpl.operators.benchmark import input_resampling_error
+
+    data = wave_data(1.0, 8, 4, 4, resolution=9, test_resolutions=(17,), K=4)
+    models = {"CNO": lambda: CNO(1, 1, width=2, depth=1, n_res=1, n_res_neck=1,
+                                 latent_resolution=9),
+              "DeepONet": lambda: DeepONet(1, 1, n_basis=4, width=2, n_down=1,
+                                           sensors=9, trunk_width=8, trunk_layers=1),
+              "UNet": lambda: UNet(1, 1, width=2, depth=1)}
+    res = train_and_evaluate(models, [data], epochs=1, batch_size=4, progress=False)
+    x17, y17 = data.extra_tests["17x17"]
+    for name in ("CNO", "DeepONet"):
+        run = res.get(name, "wave t=1")
+        assert set(run.exact) == set(run.resampling) == {"17x17"}
+        # the exact-input score is the model fed the training-grid samples
+        direct = evaluate_operator(run.net, data.x_test, y17, output_shape=(17, 17))
+        assert abs(direct.mean().item() - run.exact["17x17"]) < 1e-6
+        # ... which differ from the resampled fine-grid input
+        assert run.resampling["17x17"] > 0.01
+        op = run.net.operator
+        assert run.resampling["17x17"] == input_resampling_error(op, x17, data.x_test)
+    assert res.get("UNet", "wave t=1").exact == {}
+    table = res.transfer_table("wave t=1")
+    assert "exact input" in table and "input change" in table
+    assert math.isnan(input_resampling_error(UNet(1, 1, width=2, depth=1), x17,
+                                             data.x_test))  # no fixed grid
+    with pytest.raises(ValueError, match="latent_resolution"):
+        CNO(1, 1, width=2, depth=1)(data.x_test, output_shape=(17, 17))
 
 
 def test_model_factories_and_transfer_plot():

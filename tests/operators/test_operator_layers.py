@@ -8,7 +8,8 @@ import scipy.fft
 import torch
 import torch.nn.functional as F
 
-from refimpl.operators.layers import (AntiAliasedActivation, ChannelLinear,
+from refimpl.operators.layers import (GalerkinAttention, GalerkinEncoderLayer,
+                                      AntiAliasedActivation, ChannelLinear,
                                       ChannelMLP, CNOBlock2d, CNOResidualBlock2d,
                                       DownBlock2d, FNOBlock2d, GridEmbedding2d,
                                       ResidualBlock2d, T1Block2d, UpBlock2d, dct,
@@ -179,3 +180,61 @@ def test_dct_gradcheck():
     x = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: idct(dct(t, 2)[..., :3], 6, 2), (x,))
     assert torch.autograd.gradcheck(lambda t: dct(t, 1), (x,))
+
+
+# -------------------------------------------------------------- linear attention
+def _attention_reference(layer, x):
+    """Cao's formulas, head by head, with explicit n x n products for Fourier."""
+    n = x.shape[1]
+    h, dh = layer.n_heads, layer.head_dim
+    q, k, v = layer.qkv(x).chunk(3, dim=-1)
+    outs = []
+
+    def ln(t, which, sl):
+        w = getattr(layer, f"norm_{which}_weight")[sl]
+        bias = getattr(layer, f"norm_{which}_bias")[sl]
+        return torch.nn.functional.layer_norm(t, (dh,), w, bias, layer.eps)
+
+    for i in range(h):
+        sl = slice(i * dh, (i + 1) * dh)
+        qi, ki, vi = q[..., sl], k[..., sl], v[..., sl]
+
+        if layer.attention_type == "galerkin":
+            outs.append(qi @ (ln(ki, "a", sl).transpose(1, 2) @ ln(vi, "b", sl)) / n)
+        else:
+            outs.append((ln(qi, "a", sl) @ ln(ki, "b", sl).transpose(1, 2)) @ vi / n)
+    return layer.out(torch.cat(outs, dim=-1))
+
+
+@pytest.mark.parametrize("kind", ["galerkin", "fourier"])
+def test_galerkin_attention_matches_cao_formula(kind):
+    layer = GalerkinAttention(8, n_heads=2, attention_type=kind).double()
+    with torch.no_grad():  # non-trivial affine norms and weights
+        for p in layer.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.randn(3, 17, 8, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), _attention_reference(layer, x))
+    # softmax-free attention commutes with a permutation of the points
+    perm = torch.randperm(17)
+    torch.testing.assert_close(layer(x[:, perm]), layer(x)[:, perm])
+    # the 1/n quadrature: duplicating every point leaves each output unchanged
+    torch.testing.assert_close(layer(torch.cat([x, x], dim=1))[:, :17], layer(x))
+
+
+def test_galerkin_attention_init_and_errors():
+    layer = GalerkinAttention(8, n_heads=4)
+    d = 8
+    w_q = layer.qkv.weight[:d]
+    assert (w_q.diagonal() - 1e-2).abs().max() < 0.05  # near 1e-2 * identity
+    assert "attention_type='galerkin'" in repr(layer)
+    with pytest.raises(ValueError, match="n_heads must divide embed_dim"):
+        GalerkinAttention(6, n_heads=4)
+    with pytest.raises(ValueError, match="attention_type"):
+        GalerkinAttention(8, attention_type="softmax")
+    with pytest.raises(ValueError, match=r"\(B, n, 8\)"):
+        layer(torch.randn(2, 5, 7))
+    with pytest.raises(TypeError, match="floating-point"):
+        layer(torch.ones(2, 5, 8, dtype=torch.int64))
+    enc = GalerkinEncoderLayer(8, n_heads=2, ffn_width=12)
+    assert enc(torch.randn(2, 5, 8)).shape == (2, 5, 8)
+    assert "ffn_width=12" in repr(enc)
