@@ -538,12 +538,14 @@ print(f"GNNExplainer ({gnn_best['epochs']} epochs, one molecule at a time): "
 # Batching changes nothing in the result (the radii agree to floating-point
 # rounding) and only the cost: each step is one forward and backward pass of
 # SchNet over all molecules together. Timings come from this run, on a
-# machine that may be shared; compare them only within one run. On a CPU the
-# gain is bounded: a single small molecule's step is already a few hundred
-# edges of dense work, so batching removes the per-call overhead of Python,
-# autograd and the optimiser, but not the arithmetic, which grows with the
-# number of edges. `benchmarks/rise_batching.py` measures the ratio for a
-# batch of 64 molecules in one process.
+# machine that may be shared; compare them only within one run. SchNet's
+# distance expansion and filters depend on the edge lengths only, so `explain`
+# computes them once per explanation (`distance_only_cache`), and a step is
+# left with the arithmetic of the messages. On a CPU the gain of batching is
+# bounded by that arithmetic, which grows with the number of edges: batching
+# removes the per-call overhead of Python, autograd and the optimiser, not the
+# work per edge. `benchmarks/rise_batching.py` measures the ratio for a batch
+# of 64 molecules in one process (see `benchmarks/README.md`).
 #
 # ## The committed full-scale study
 #

@@ -306,3 +306,30 @@ def test_gradcheck_radii_and_mask():
         return torch.sigmoid(rise_mask_logits(radius, edge_index, length, 5.0, 10.0))
 
     assert torch.autograd.gradcheck(mask, (theta,))
+
+
+def test_distance_only_cache_changes_nothing_and_is_undone():
+    from torch_geometric.nn.models.schnet import CFConv
+
+    from refimpl.explain.rise import distance_only_cache
+
+    model = tiny_model()
+    z, pos, batch = batch_of([2, 3])
+    edges = model.edges(pos, batch)
+    mask = torch.rand(edges.size(1), dtype=pos.dtype, generator=torch.Generator()
+                      .manual_seed(0))
+    plain = model(z, pos, batch, edge_index=edges, edge_mask=mask)
+    with distance_only_cache(model):
+        first = model(z, pos, batch, edge_index=edges, edge_mask=mask)
+        again = model(z, pos, batch, edge_index=edges, edge_mask=mask * 0.5)
+        # other distances are not served from the cache
+        moved = model(z, pos * 1.1, batch, edge_index=edges, edge_mask=mask)
+    assert torch.allclose(first, plain, atol=1e-12)
+    assert torch.allclose(
+        again, model(z, pos, batch, edge_index=edges, edge_mask=mask * 0.5),
+        atol=1e-12)
+    assert torch.allclose(
+        moved, model(z, pos * 1.1, batch, edge_index=edges, edge_mask=mask),
+        atol=1e-12)
+    convs = [m for m in model.modules() if isinstance(m, CFConv)]
+    assert convs and all("forward" not in vars(m) for m in convs)
