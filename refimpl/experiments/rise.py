@@ -22,7 +22,12 @@ The ``full`` scale uses the book model (its training entries equal ``book``'s, s
 the committed weights are loaded) and a study over 100 test molecules: RISE at
 200 and 400 steps, GNNExplainer with epochs and learning rate chosen on 12
 validation molecules and re-run with a second seed on 24, and the planted
-benchmark on 48 molecules.
+benchmark on 48 molecules. Its CPU time was estimated from step times measured
+on the shared 2-core CPU (one thread, under contention, before the filter cache of
+:func:`refimpl.explain.rise.distance_only_cache` made RISE's steps cheaper): about
+0.44 s per RISE step on 100 molecules and 0.017 s per GNNExplainer epoch and
+molecule give about 1 h in all with the largest GNNExplainer setting of the grid,
+an upper bound within the 2 h budget.
 
 All sizes are in :data:`PRESETS`; ``paper`` uses the full QM9 training split and
 the published SchNet size (PyG's QM9 SchNet: 128 features and filters, 6
@@ -47,9 +52,8 @@ from torch.utils.data import Dataset
 from torch_geometric.utils import scatter
 
 import refimpl
-from refimpl.checkpoint import load_model, save_model
-from refimpl.results import data_path, write_run
 from refimpl import stats
+from refimpl.checkpoint import load_model, save_model
 from refimpl.explain.baselines import (
     gnnexplainer_edge_scores,
     jaccard,
@@ -71,6 +75,7 @@ from refimpl.explain.planted import (
 from refimpl.explain.rise import RISEResult, explain
 from refimpl.molecules.graph import edge_lengths, radius_graph
 from refimpl.molecules.schnet import SchNetRegressor
+from refimpl.results import data_path, write_run
 
 __all__ = ["PRESETS", "TARGET", "KINDS", "MoleculeTargets", "collate", "load_data",
            "explain_set", "train_model", "load_or_train", "weights_path",
