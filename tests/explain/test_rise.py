@@ -3,7 +3,7 @@ import torch
 from torch_geometric.explain import Explainer
 from torch_geometric.explain.algorithm import GNNExplainer
 
-from refimpl.explain.baselines import uniform_radius_edges
+from refimpl.explain.baselines import uniform_radius_edges, uniform_radius_for_keep
 from refimpl.explain.fidelity import fidelity
 from refimpl.explain.planted import PlantedPairModel, planted_edges
 from refimpl.explain.rise import (
@@ -129,19 +129,33 @@ def test_batched_equals_one_at_a_time():
         offset += zg.numel()
 
 
-def test_explanation_preserves_the_prediction_better_than_uniform():
+@pytest.mark.parametrize("steps", [60])
+def test_explanation_preserves_the_prediction_better_than_uniform(steps):
+    # Hard evaluation against the uniform radius Bc (RISE's start) and against one
+    # radius per molecule solved for RISE's own keep count (matched kappa). With
+    # steps=0 RISE *is* the uniform radius and both comparisons fail.
     model = tiny_model()
     z, pos, batch = batch_of([2, 3])
-    r = explain(model, z, pos, batch, budget=0.3, steps=60, lr=0.05)
+    r = explain(model, z, pos, batch, budget=0.3, steps=steps, lr=0.05)
+    uniform = uniform_radius_edges(r.edge_length, 0.3, 5.0)
+    matched, _ = uniform_radius_for_keep(r.edge_length, r.edge_batch, r.num_kept)
+    ours = fidelity(model, z, pos, r.edge_index, r.hard_mask, batch).fid_minus
+    start = fidelity(model, z, pos, r.edge_index, uniform, batch).fid_minus
+    same_k = fidelity(model, z, pos, r.edge_index, matched, batch).fid_minus
+    assert bool((ours < start).all()), (ours, start)
+    assert bool((ours < same_k).all()), (ours, same_k)
     assert r.loss_history[-1].sum() < r.loss_history[0].sum()
 
 
 def test_known_dependence_oracle():
     oracle = PlantedPairModel(cutoff=5.0).double()
     z, pos, batch = batch_of([2, 3])
-    # B c = 3 Å is comfortably above r_b = 1.6 Å: every planted bond is kept
-    r = explain(oracle, z, pos, batch, budget=0.6, steps=20)
-    truth = planted_edges(z, r.edge_index, r.edge_length)
+    # B c = 1.5 Å is just below the C-C bonds (1.50-1.51 Å): the uniform radius
+    # (steps=0) misses planted bonds, so RISE must grow the heavy atoms' spheres.
+    start = explain(oracle, z, pos, batch, budget=0.3, steps=0)
+    truth = planted_edges(z, start.edge_index, start.edge_length)
+    assert not bool(start.hard_mask[truth].all())  # the test is not vacuous
+    r = explain(oracle, z, pos, batch, budget=0.3, steps=50)
     assert bool(r.hard_mask[truth].all())
     fid = fidelity(oracle, z, pos, r.edge_index, r.hard_mask, batch)
     assert torch.allclose(fid.fid_minus, torch.zeros(2, dtype=torch.float64),
@@ -292,3 +306,30 @@ def test_gradcheck_radii_and_mask():
         return torch.sigmoid(rise_mask_logits(radius, edge_index, length, 5.0, 10.0))
 
     assert torch.autograd.gradcheck(mask, (theta,))
+
+
+def test_distance_only_cache_changes_nothing_and_is_undone():
+    from torch_geometric.nn.models.schnet import CFConv
+
+    from refimpl.explain.rise import distance_only_cache
+
+    model = tiny_model()
+    z, pos, batch = batch_of([2, 3])
+    edges = model.edges(pos, batch)
+    mask = torch.rand(edges.size(1), dtype=pos.dtype, generator=torch.Generator()
+                      .manual_seed(0))
+    plain = model(z, pos, batch, edge_index=edges, edge_mask=mask)
+    with distance_only_cache(model):
+        first = model(z, pos, batch, edge_index=edges, edge_mask=mask)
+        again = model(z, pos, batch, edge_index=edges, edge_mask=mask * 0.5)
+        # other distances are not served from the cache
+        moved = model(z, pos * 1.1, batch, edge_index=edges, edge_mask=mask)
+    assert torch.allclose(first, plain, atol=1e-12)
+    assert torch.allclose(
+        again, model(z, pos, batch, edge_index=edges, edge_mask=mask * 0.5),
+        atol=1e-12)
+    assert torch.allclose(
+        moved, model(z, pos * 1.1, batch, edge_index=edges, edge_mask=mask),
+        atol=1e-12)
+    convs = [m for m in model.modules() if isinstance(m, CFConv)]
+    assert convs and all("forward" not in vars(m) for m in convs)

@@ -5,10 +5,13 @@ import torch
 
 from refimpl.explain.baselines import (
     gnnexplainer_edge_scores,
+    jaccard,
     random_edges,
+    saliency_edge_scores,
     shortest_edges,
     topk_edges,
     uniform_radius_edges,
+    uniform_radius_for_keep,
 )
 from refimpl.explain.fidelity import fidelity, keep_ratio, subgraph_prediction
 from refimpl.explain.planted import (
@@ -126,6 +129,58 @@ def test_shortest_edges_is_a_shared_radius():
         assert torch.equal(shortest_edges(length, edge_batch, k), uniform)
     with pytest.raises(ValueError, match="budget"):
         uniform_radius_edges(length, 0.0, 5.0)
+
+
+def test_uniform_radius_for_keep_matches_a_brute_force_radius_search():
+    model = tiny_model()
+    z, pos, batch = batch_of([2, 3, 0])
+    edges = model.edges(pos, batch)
+    length = (pos[edges[0]] - pos[edges[1]]).norm(dim=-1)
+    eb = batch[edges[1]]
+    for k in ([0, 0, 0], [1, 5, 3], [13, 20, 7], [72, 42, 20], [100, 100, 100]):
+        keep, radius = uniform_radius_for_keep(length, eb, torch.tensor(k))
+        for m in range(3):
+            d = length[eb == m]
+            # brute force: a fine grid of radii, the closest count wins
+            grid = torch.linspace(0, float(d.max()) + 1, 20001, dtype=d.dtype)
+            best = int(((d[None] < grid[:, None]).sum(1) - k[m]).abs().min())
+            got = int(keep[eb == m].sum())
+            assert abs(got - k[m]) == best
+            assert torch.equal(keep[eb == m], d < radius[m])
+    # the two directions of a pair share a length: an odd count is matched to +-1
+    keep, _ = uniform_radius_for_keep(length, eb, torch.tensor([3, 3, 3]))
+    assert all(abs(int(keep[eb == m].sum()) - 3) <= 1 for m in range(3))
+    with pytest.raises(ValueError, match="k must"):
+        uniform_radius_for_keep(length, eb, torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_saliency_is_the_first_order_effect_of_removing_an_edge():
+    model = tiny_model()
+    z, pos, batch = batch_of([2, 3])
+    edges = model.edges(pos, batch)
+    score = saliency_edge_scores(model, z, pos, edges, batch)
+    assert score.shape == (edges.size(1),) and bool((score >= 0).all())
+    # finite difference of the mask of one edge per molecule
+    eb = batch[edges[1]]
+    for e in (0, int((eb == 1).nonzero()[0])):
+        mask = torch.ones(edges.size(1), dtype=pos.dtype)
+        h = 1e-6
+        mask[e] -= h
+        with torch.no_grad():
+            lo = model(z, pos, batch, edge_index=edges, edge_mask=mask)
+            hi = model(z, pos, batch, edge_index=edges)
+        fd = ((hi - lo) / h)[int(eb[e])].abs()
+        assert float(fd) == pytest.approx(float(score[e]), rel=1e-4, abs=1e-9)
+
+
+def test_jaccard_by_hand():
+    eb = torch.tensor([0, 0, 0, 0, 1, 1, 2])
+    a = torch.tensor([1, 1, 0, 0, 1, 0, 0], dtype=torch.bool)
+    b = torch.tensor([1, 0, 1, 0, 1, 0, 0], dtype=torch.bool)
+    assert torch.allclose(jaccard(a, b, eb), torch.tensor([1 / 3, 1.0, 1.0],
+                                                          dtype=torch.float64))
+    with pytest.raises(ValueError, match="boolean"):
+        jaccard(a.float(), b, eb)
 
 
 def test_random_edges_count_and_seed():

@@ -13,9 +13,9 @@ from typing import Any
 
 from .spatial_dependency import compare_maps, spatial_dependency
 
-# The molecular explainers need torch_geometric (the ``molecules`` extra); they are
-# imported on first use so that the neural-operator tools above (chapter 2) work
-# without it.
+# The molecular explainers need torch_geometric (the ``molecules`` extra). Without
+# it they are resolved on first use (and raise an ImportError naming the extra), so
+# that the neural-operator tools above (chapter 2) work without it.
 _LAZY = {
     "gnnexplainer_edge_scores": "baselines", "random_edges": "baselines",
     "shortest_edges": "baselines", "topk_edges": "baselines",
@@ -48,6 +48,20 @@ def _import_pyg_module(name: str) -> Any:
                 f"refimpl.explain.{name} needs torch_geometric, which is not installed; "
                 "install the molecules extra: pip install 'refimpl[molecules]'"
             ) from err
+        raise
+
+
+try:  # with torch_geometric installed, import eagerly: the function ``fidelity``
+    # must win over the submodule of the same name however the submodule is reached
+    from .baselines import (gnnexplainer_edge_scores, random_edges, shortest_edges,
+                            topk_edges, uniform_radius_edges)
+    from .fidelity import Fidelity, fidelity, keep_ratio, subgraph_prediction
+    from .planted import (PlantedPairModel, edge_precision_recall, planted_edges,
+                          planted_target)
+    from .rise import (RISEExplainer, RISEResult, explain, rise_mask_logits,
+                       rise_radii)
+except ModuleNotFoundError as _err:  # without it: lazily, with a clear error on use
+    if not (_err.name and _err.name.split(".")[0] == "torch_geometric"):
         raise
 
 

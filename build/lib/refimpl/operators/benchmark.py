@@ -32,6 +32,7 @@ from .normalized import NormalizedOperator
 
 __all__ = ["OperatorData", "wave_data", "darcy_data", "RunResult", "BenchmarkResults",
            "model_factories", "model_table", "train_and_evaluate", "evaluate_operator",
+           "input_resampling_error", "summary_rows", "paired_rows", "convergence_rows",
            "predict", "plot_predictions", "plot_transfer", "maybe_compile"]
 
 
@@ -148,22 +149,40 @@ def darcy_data(n_train: int, n_val: int, n_test: int, resolution: int = 33,
 # --------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, batch_size: int = 64,
-            device: torch.device | str | None = None) -> Tensor:
-    """Evaluate ``model`` on ``x`` in eval mode, batch by batch; returns CPU tensors."""
+            device: torch.device | str | None = None, **kwargs: Any) -> Tensor:
+    """Evaluate ``model`` on ``x`` in eval mode, batch by batch; returns CPU tensors.
+    Keyword arguments (e.g. ``output_shape``) go to the model."""
     if device is None:
         device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [model(x[i:i + batch_size].to(device)).float().cpu()
+    out = [model(x[i:i + batch_size].to(device), **kwargs).float().cpu()
            for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out)
 
 
 def evaluate_operator(model: nn.Module, x: Tensor, y: Tensor,
-                      batch_size: int = 64) -> Tensor:
-    """Per-sample relative L2 errors of ``model`` on ``(x, y)``, shape ``(N,)``."""
-    return relative_l2(predict(model, x, batch_size), y.float(), reduction="none")
+                      batch_size: int = 64, **kwargs: Any) -> Tensor:
+    """Per-sample relative L2 errors of ``model`` on ``(x, y)``, shape ``(N,)``
+    (keyword arguments go to the model)."""
+    return relative_l2(predict(model, x, batch_size, **kwargs), y.float(),
+                       reduction="none")
+
+
+def input_resampling_error(operator: nn.Module, x_other: Tensor,
+                           x_exact: Tensor) -> float:
+    r"""How much a model's own resampling changes its input: the mean relative
+    :math:`L^2` difference between ``operator.resample_input(x_other)`` (the
+    input on another grid, resampled to the model's fixed input grid) and
+    ``x_exact``, the same functions sampled exactly on that grid. ``nan`` for a
+    model without a fixed input grid. Resampling is linear and its weights sum to
+    one, so raw and standardised inputs give the same number."""
+    resample = getattr(operator, "resample_input", None)
+    if getattr(operator, "fixed_input_grid", None) is None or resample is None:
+        return math.nan
+    with torch.no_grad():
+        return relative_l2(resample(x_other.float()), x_exact.float()).item()
 
 
 # ------------------------------------------------------------------------ results
@@ -181,6 +200,14 @@ class RunResult:
     seconds: float
     history: list[dict[str, float]]
     net: nn.Module = field(repr=False)
+    #: zero-shot error on each extra grid when the model is given the *exact*
+    #: samples of the test functions on its fixed input grid (the training grid)
+    #: instead of resampling the extra grid's input: only models with a fixed
+    #: input grid (CNO's latent grid, DeepONet's sensors) have entries.
+    exact: dict[str, float] = field(default_factory=dict)
+    #: relative change of the input by the model's own resampling, per extra grid
+    #: (:func:`input_resampling_error`), for the same models.
+    resampling: dict[str, float] = field(default_factory=dict)
 
 
 def _fmt(value: float) -> str:
@@ -223,6 +250,26 @@ class BenchmarkResults:
             lines.append("| " + " | ".join(row) + " |")
         return "\n".join(lines)
 
+    def rows(self, grid: str | None = None) -> list[dict[str, Any]]:
+        """One flat record per run (model, dataset): parameters, validation and
+        test error, and for the extra grid ``grid`` (default: the first) the
+        zero-shot error, its ratio to the test error, the same with exact inputs
+        (models with a fixed input grid; ``nan`` otherwise) and the relative input
+        change by the model's own resampling (``nan`` otherwise)."""
+        out = []
+        for r in self.runs:
+            g = grid if grid is not None else next(iter(r.extra), None)
+            zero = r.extra.get(g, math.nan) if g is not None else math.nan
+            exact = r.exact.get(g, math.nan) if g is not None else math.nan
+            out.append(dict(
+                dataset=r.dataset, model=r.model, family=r.family,
+                n_params=r.n_params, val=r.val, test=r.test, grid=g or "",
+                zero_shot=zero, ratio=zero / r.test, zero_shot_exact=exact,
+                ratio_exact=exact / r.test,
+                input_change=r.resampling.get(g, math.nan) if g else math.nan,
+                train_seconds=r.seconds))
+        return out
+
     def verdicts(self, grid: str, threshold: float = 1.5) -> str:
         """One line per model: the worst zero-shot/training-grid error ratio over the
         datasets on ``grid`` and whether it stays below ``threshold``."""
@@ -237,21 +284,125 @@ class BenchmarkResults:
 
     def transfer_table(self, dataset: str) -> str:
         """Markdown table of the zero-shot errors on the other grids of ``dataset``
-        next to the error on the training grid, with their ratio."""
+        next to the error on the training grid, with their ratio; for models with a
+        fixed input grid also the ratio with exact input samples and the relative
+        change of the input by the model's own resampling."""
         runs = [self.get(m, dataset) for m in self.models]
         labels = list(runs[0].extra)
         if not labels:
             raise ValueError(f"dataset {dataset!r} has no test sets on other grids")
+        exact = any(r.exact for r in runs)
         head = ["model", "family", "train grid"] + labels + \
             [f"ratio {lab}" for lab in labels]
+        if exact:
+            head += [f"ratio {lab}, exact input" for lab in labels]
+            head += [f"input change {lab}" for lab in labels]
         lines = ["| " + " | ".join(head) + " |",
                  "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
         for r in runs:
             row = [r.model, r.family, _fmt(r.test)]
             row += [_fmt(r.extra[lab]) for lab in labels]
             row += [f"{r.extra[lab] / r.test:.2f}" for lab in labels]
+            if exact:
+                row += [f"{r.exact[lab] / r.test:.2f}" if lab in r.exact else "—"
+                        for lab in labels]
+                row += [f"{100 * r.resampling[lab]:.1f} %" if lab in r.resampling
+                        else "—" for lab in labels]
             lines.append("| " + " | ".join(row) + " |")
         return "\n".join(lines)
+
+
+# ------------------------------------------------------------ over seeds (rows)
+def _groups(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list]:
+    groups: dict[tuple[str, str], list] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["model"]), []).append(row)
+    return groups
+
+
+def summary_rows(rows: Iterable[Mapping[str, Any]],
+                 metrics: Sequence[str] = ("test", "ratio", "ratio_exact")
+                 ) -> list[dict[str, Any]]:
+    """Per dataset and model: parameters, seeds and a
+    :func:`refimpl.stats.summarize` (mean ± sd, *t* interval) of each metric
+    over the seeds, from the flat rows of :meth:`BenchmarkResults.rows` (plus a
+    ``seed`` column). Metrics that are ``nan`` for a model are left out of its
+    record."""
+    from refimpl.stats import summarize
+
+    out = []
+    for (dataset, model), group in _groups(rows).items():
+        rec: dict[str, Any] = dict(dataset=dataset, model=model,
+                                   family=group[0]["family"],
+                                   n_params=group[0]["n_params"], seeds=len(group))
+        for m in metrics:
+            values = [float(g[m]) for g in group]
+            if all(math.isfinite(v) for v in values):
+                rec[m] = summarize(values)
+        out.append(rec)
+    return out
+
+
+def paired_rows(rows: Iterable[Mapping[str, Any]], reference: str | None = None,
+                metric: str = "test") -> list[dict[str, Any]]:
+    """Paired comparisons over seeds (:func:`refimpl.stats.paired`) of every model
+    against a reference on each dataset: the mean difference of ``metric`` with its
+    *t* interval, the Wilcoxon *p*-value, the ratio of means and a verdict.
+
+    Args:
+        rows: flat rows with ``seed``, ``dataset``, ``model`` and ``metric``.
+        reference: the model compared against; default: on each dataset, the
+            model with the lowest mean ``metric``.
+        metric: the column compared (lower is better).
+    """
+    from refimpl.stats import paired
+
+    groups = _groups(rows)
+    out = []
+    for dataset in dict.fromkeys(d for d, _ in groups):
+        models = [m for d, m in groups if d == dataset]
+
+        def by_seed(model: str) -> dict[Any, float]:
+            return {g["seed"]: float(g[metric]) for g in groups[(dataset, model)]}
+
+        ref = reference or min(models, key=lambda m: sum(by_seed(m).values())
+                               / len(by_seed(m)))
+        if ref not in models:
+            raise ValueError(f"reference model {ref!r} has no rows on {dataset!r}; "
+                             f"models: {models}")
+        base = by_seed(ref)
+        for model in models:
+            if model == ref:
+                continue
+            this = by_seed(model)
+            seeds = sorted(set(this) & set(base))
+            if not seeds:
+                continue
+            cmp = paired([this[s] for s in seeds], [base[s] for s in seeds])
+            out.append(dict(dataset=dataset, model=model, reference=ref,
+                            n=cmp.n, difference=cmp, ratio=cmp.ratio,
+                            verdict=cmp.verdict(model, ref)))
+    return out
+
+
+def convergence_rows(short: Iterable[Mapping[str, Any]],
+                     long: Iterable[Mapping[str, Any]], metric: str = "test",
+                     rtol: float = 0.10) -> list[dict[str, Any]]:
+    """The convergence check of a study: for every (dataset, model) present in both
+    runs, :func:`refimpl.stats.convergence` of the seed-mean ``metric`` at the
+    configured training (``short``) and at twice the training (``long``)."""
+    from refimpl.stats import convergence
+
+    a, b = _groups(short), _groups(long)
+    out = []
+    for key in a:
+        if key not in b:
+            continue
+        c = convergence([float(r[metric]) for r in a[key]],
+                        [float(r[metric]) for r in b[key]], rtol=rtol)
+        out.append(dict(dataset=key[0], model=key[1], short=c.short, long=c.long,
+                        rel_change=c.rel_change, converged=c.converged))
+    return out
 
 
 def model_factories(configs: Mapping[str, Mapping[str, Any]], in_channels: int = 1,
@@ -306,7 +457,12 @@ def train_and_evaluate(
     fields, the same ``epochs``, ``batch_size``, ``lr`` and ``seed`` for all),
     restore the weights of the epoch with the lowest **validation** error (the test
     set is never used for selection), then compute the mean relative L2 error on the
-    test set and on every ``extra_tests`` grid (zero-shot).
+    test set and on every ``extra_tests`` grid (zero-shot). For a model with a
+    fixed input grid equal to the training grid (``fixed_input_grid``: CNO's latent
+    grid, DeepONet's sensors) it also scores the extra grids with the *exact*
+    training-grid samples as input (:attr:`RunResult.exact`) and records how much
+    its own resampling changes the input (:attr:`RunResult.resampling`), which
+    separates the model's part of the transfer ratio from the resampling's.
 
     Args:
         models: name -> zero-argument factory returning a fresh ``nn.Module``
@@ -351,12 +507,24 @@ def train_and_evaluate(
             net.eval()
             extra = {label: evaluate_operator(net, x, y).mean().item()
                      for label, (x, y) in data.extra_tests.items()}
+            exact, resampling = {}, {}
+            if getattr(operator, "fixed_input_grid", None) == data.resolution:
+                # The test functions on the training grid are exact samples of the
+                # extra grids' functions (prefix-stable draws): feed those, and ask
+                # for the output on the extra grid.
+                for label, (x, y) in data.extra_tests.items():
+                    exact[label] = evaluate_operator(
+                        net, data.x_test, y,
+                        output_shape=tuple(y.shape[-2:])).mean().item()
+                    resampling[label] = input_resampling_error(operator, x,
+                                                               data.x_test)
             runs.append(RunResult(
                 model=name, dataset=data.name, family=getattr(operator, "family", "?"),
                 n_params=sum(p.numel() for p in operator.parameters()),
                 val=float(result.best_val) if result.best_val is not None else math.nan,
                 test=evaluate_operator(net, data.x_test, data.y_test).mean().item(),
-                extra=extra, seconds=seconds, history=result.history, net=net))
+                extra=extra, seconds=seconds, history=result.history, net=net,
+                exact=exact, resampling=resampling))
     return BenchmarkResults(runs)
 
 

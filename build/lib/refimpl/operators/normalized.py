@@ -57,13 +57,19 @@ class NormalizedOperator(nn.Module):
         return getattr(self.operator, "family", "unknown")
 
     @property
+    def fixed_input_grid(self) -> tuple[int, int] | None:
+        return getattr(self.operator, "fixed_input_grid", None)
+
+    @property
     def n_params(self) -> int:
         return sum(p.numel() for p in self.operator.parameters() if p.requires_grad)
 
     def config(self) -> dict[str, Any]:
         return getattr(self.operator, "config", dict)()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, **kwargs: Any) -> Tensor:
+        """Decode ``operator(encode(x), **kwargs)``; keyword arguments (such as
+        ``output_shape``) go to the wrapped operator."""
         z = (x - self.input_mean.to(x.dtype)) / self.input_std.to(x.dtype)
-        out = self.operator(z)
+        out = self.operator(z, **kwargs)
         return out * self.output_std.to(out.dtype) + self.output_mean.to(out.dtype)

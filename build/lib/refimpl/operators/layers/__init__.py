@@ -1,7 +1,8 @@
 """Layers of the neural operators: spectral convolutions, coordinate embedding,
-point-wise channel maps, the Fourier layer, U-Net, CNO and transform-once blocks,
+point-wise channel maps, linear (Galerkin) attention, the Fourier layer, U-Net, CNO and transform-once blocks,
 and FFT-based cosine transforms."""
 
+from .attention import GalerkinAttention, GalerkinEncoderLayer
 from .channel_mlp import ChannelLinear, ChannelMLP
 from .cno_blocks import (AntiAliasedActivation, CNOBlock2d, CNOResidualBlock2d,
                          resample, resample_matrix)
@@ -18,6 +19,6 @@ __all__ = [
     "spectral_product_einsum", "GridEmbedding2d", "grid_2d", "ChannelLinear",
     "ChannelMLP", "FNOBlock2d", "ResidualBlock2d", "DownBlock2d", "UpBlock2d",
     "AntiAliasedActivation", "CNOBlock2d", "CNOResidualBlock2d", "resample",
-    "resample_matrix", "T1Block2d",
+    "resample_matrix", "T1Block2d", "GalerkinAttention", "GalerkinEncoderLayer",
     "dct", "idct", "dct_2d", "idct_2d",
 ]

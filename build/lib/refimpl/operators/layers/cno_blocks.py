@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_positive_int
+from .unet_blocks import make_norm2d
 
 __all__ = ["AntiAliasedActivation", "CNOBlock2d", "CNOResidualBlock2d",
            "resample_matrix", "resample"]
@@ -99,57 +100,82 @@ class AntiAliasedActivation(nn.Module):
 
 
 class CNOBlock2d(nn.Module):
-    r"""A ``3 x 3`` convolution followed by the anti-aliased activation, which also
-    resamples to the requested grid: :math:`v \mapsto \Sigma(K * v)`.
+    r"""A ``3 x 3`` convolution, a normalisation and the anti-aliased activation,
+    which also resamples to the requested grid: :math:`v \mapsto \Sigma(N(K * v))`.
+
+    With ``norm="batch"`` (default) this is the block of the reference CNO
+    (Raonić et al., 2023): convolution, ``BatchNorm2d``, activation. ``norm=None``
+    drops the normalisation (the compact variant of earlier versions of this
+    package).
 
     Args:
         in_channels (int): input channels.
         out_channels (int): output channels.
         mode (str): interpolation of :class:`AntiAliasedActivation`.
+        norm (str | None): ``"batch"`` (default), ``"group"`` or ``None``
+            (:func:`~refimpl.operators.layers.unet_blocks.make_norm2d`).
 
     Shapes:
         ``(B, C_in, H, W) -> (B, C_out, H', W')`` with ``(H', W') = out_size``.
     """
 
     def __init__(self, in_channels: int, out_channels: int,
-                 mode: str = "bicubic") -> None:
+                 mode: str = "bicubic", norm: str | None = "batch") -> None:
         super().__init__()
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
+        self.norm_type = norm
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.norm = make_norm2d(norm, out_channels)
         self.activation = AntiAliasedActivation(mode=mode)
 
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()
+        if hasattr(self.norm, "reset_parameters"):
+            self.norm.reset_parameters()
 
     def forward(self, x: Tensor, out_size: tuple[int, int] | None = None) -> Tensor:
-        return self.activation(self.conv(x), out_size)
+        return self.activation(self.norm(self.conv(x)), out_size)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}"
+        return f"{self.in_channels}, {self.out_channels}, norm={self.norm_type!r}"
 
 
 class CNOResidualBlock2d(nn.Module):
-    r"""Residual block of the CNO, :math:`v \mapsto v + K_2 * \Sigma(K_1 * v)`, with
-    ``3 x 3`` kernels and the anti-aliased activation :math:`\Sigma`.
+    r"""Residual block of the CNO,
+    :math:`v \mapsto v + N_2(K_2 * \Sigma(N_1(K_1 * v)))`, with ``3 x 3`` kernels,
+    the anti-aliased activation :math:`\Sigma` and two normalisations
+    :math:`N_{1,2}` (``BatchNorm2d`` by default, as the reference CNO; identities
+    with ``norm=None``).
+
+    Args:
+        channels (int): channels.
+        mode (str): interpolation of :class:`AntiAliasedActivation`.
+        norm (str | None): ``"batch"`` (default), ``"group"`` or ``None``.
 
     Shapes:
         ``(B, C, H, W) -> (B, C, H, W)``.
     """
 
-    def __init__(self, channels: int, mode: str = "bicubic") -> None:
+    def __init__(self, channels: int, mode: str = "bicubic",
+                 norm: str | None = "batch") -> None:
         super().__init__()
         self.channels = check_positive_int(channels, "channels")
+        self.norm_type = norm
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.norm1 = make_norm2d(norm, channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.norm2 = make_norm2d(norm, channels)
         self.activation = AntiAliasedActivation(mode=mode)
 
     def reset_parameters(self) -> None:
-        self.conv1.reset_parameters()
-        self.conv2.reset_parameters()
+        for m in (self.conv1, self.norm1, self.conv2, self.norm2):
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(self.activation(self.conv1(x)))
+        h = self.activation(self.norm1(self.conv1(x)))
+        return x + self.norm2(self.conv2(h))
 
     def extra_repr(self) -> str:
-        return f"{self.channels}"
+        return f"{self.channels}, norm={self.norm_type!r}"

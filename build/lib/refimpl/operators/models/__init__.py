@@ -7,9 +7,10 @@ from .cno import CNO
 from .deeponet import DeepONet
 from .dual_space import DualSpaceFNO, DualSpaceMultiScale
 from .fno import FNO
+from .galerkin import GalerkinTransformer
 from .t1 import T1
 from .unet import UNet
 
 __all__ = ["NeuralOperator", "count_parameters", "FNO", "UNet", "DeepONet", "CNO",
-           "T1", "DualSpaceFNO", "DualSpaceMultiScale"]
+           "T1", "GalerkinTransformer", "DualSpaceFNO", "DualSpaceMultiScale"]
 

@@ -53,6 +53,15 @@ class NeuralOperator(nn.Module):
     out_channels: int
 
     @property
+    def fixed_input_grid(self) -> tuple[int, int] | None:
+        """The grid the model reads its input on whatever grid it is given (inputs
+        on other grids are resampled to it first), or :obj:`None` if the model
+        works on the input grid itself. CNO's latent grid and DeepONet's sensors
+        are such grids; :func:`refimpl.operators.benchmark.train_and_evaluate`
+        uses it to separate the error of the resampling from that of the model."""
+        return None
+
+    @property
     def n_params(self) -> int:
         """Number of trainable real parameters (see :func:`count_parameters`)."""
         return count_parameters(self)

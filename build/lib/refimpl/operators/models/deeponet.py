@@ -107,18 +107,29 @@ class DeepONet(NeuralOperator):
                     sensors=self.sensors, trunk_width=self.trunk_width,
                     trunk_layers=self.trunk_layers, n_frequencies=self.n_frequencies)
 
+    @property
+    def fixed_input_grid(self) -> tuple[int, int]:
+        """The sensor grid the branch reads (any input is resampled to it)."""
+        return (self.sensors, self.sensors)
+
     def reset_parameters(self) -> None:
         super().reset_parameters()
         with torch.no_grad():
             self.bias.zero_()
 
     # ----------------------------------------------------------------- parts
+    def resample_input(self, u: Tensor) -> Tensor:
+        """The input at the sensors: resampled (bilinear, anti-aliased when
+        shrinking, corners aligned) to ``sensors x sensors`` unless already there."""
+        if tuple(u.shape[-2:]) == (self.sensors, self.sensors):
+            return u
+        down = u.shape[-2] > self.sensors or u.shape[-1] > self.sensors
+        return F.interpolate(u, size=(self.sensors, self.sensors), mode="bilinear",
+                             align_corners=True, antialias=down)
+
     def branch(self, u: Tensor) -> Tensor:
         """Coefficients :math:`b(u)`, shape ``(B, out_channels, n_basis)``."""
-        if tuple(u.shape[-2:]) != (self.sensors, self.sensors):
-            down = u.shape[-2] > self.sensors or u.shape[-1] > self.sensors
-            u = F.interpolate(u, size=(self.sensors, self.sensors), mode="bilinear",
-                              align_corners=True, antialias=down)
+        u = self.resample_input(u)
         v = u
         for conv in self.branch_convs:
             v = F.gelu(conv(v))
