@@ -98,7 +98,7 @@ def _time(model, opt, batches, steps, device):
         _step(model, opt, batches[i % len(batches)], gen)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return (time.perf_counter() - t0) / steps
+    return (time.perf_counter() - t0) / max(steps, 1)
 
 
 def compare(args, batches, K, label):
@@ -132,6 +132,22 @@ def compare(args, batches, K, label):
         flush=True,
     )
     return out
+
+
+def saved_activation_bytes(model, batch) -> int:
+    """Bytes of the distinct tensors autograd keeps for the backward of one loss
+    (a deterministic measure, unlike wall time on a shared machine)."""
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    gen = torch.Generator(device=batch[0].device).manual_seed(1)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = model(*batch, t_max=model.T, generator=gen)
+    del loss
+    return sum(seen.values())
 
 
 def tune_malloc() -> bool:
@@ -179,6 +195,15 @@ def main(argv=None) -> int:
         f"batches (mean atoms {atoms:.2f})",
         flush=True,
     )
+    mem = {
+        name: saved_activation_bytes(_make(args, K, reference=ref)[0], batches[0])
+        for name, ref in (("old", True), ("new", False))
+    }
+    print(
+        f"tensors saved for the backward of one step: old {mem['old'] / 2**20:.1f} MiB"
+        f", new {mem['new'] / 2**20:.1f} MiB",
+        flush=True,
+    )
     results = [compare(args, batches, K, "default allocator")]
     if not args.no_malloc and args.device.type == "cpu" and tune_malloc():
         results.append(compare(args, batches, K, "mallopt thresholds raised"))
@@ -191,7 +216,9 @@ def main(argv=None) -> int:
                 _step(model, opt, batches[i % len(batches)], gen)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"saved_bytes": mem, "timings": results}, indent=2) + "\n"
+        )
     return 0
 
 
