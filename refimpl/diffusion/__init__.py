@@ -23,7 +23,10 @@ from .egnn import EGNNDynamics, EquivariantBlock, EquivariantUpdate, GCL
 from .features import decode_types, encode, one_hot
 from .forward import q_sample, sample_noise
 from .gaussianity import (
+    CharacteristicStep,
     GaussianityCurves,
+    KS_STATISTICS,
+    characteristic_step,
     PerMoleculeTest,
     T_star,
     covariance_mismatch_kl,
@@ -36,6 +39,7 @@ from .gaussianity import (
     vector_curves,
 )
 from .metrics import (
+    bond_lengths,
     evaluate_samples,
     radius_of_gyration,
     sample_to_molecules,
@@ -86,7 +90,10 @@ __all__ = [
     "one_hot",
     "q_sample",
     "sample_noise",
+    "CharacteristicStep",
     "GaussianityCurves",
+    "KS_STATISTICS",
+    "characteristic_step",
     "PerMoleculeTest",
     "T_star",
     "covariance_mismatch_kl",
@@ -97,6 +104,7 @@ __all__ = [
     "pointcloud_curves",
     "random_rotations",
     "vector_curves",
+    "bond_lengths",
     "evaluate_samples",
     "radius_of_gyration",
     "sample_to_molecules",
