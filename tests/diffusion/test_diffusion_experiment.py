@@ -85,3 +85,48 @@ def test_qm9_coordinates_are_nearly_gaussian_in_the_marginal_but_not_in_distance
     )
     assert float(c.curve("marg")[0]) < 0.03  # spec: 0.019 at M = 500
     assert float(c.excess("dist")[0]) > 0.02  # bond-length peaks (spec: 0.051 - 0.011)
+
+
+def test_study_writes_the_chapter_columns_and_resumes(data, tmp_path, monkeypatch):
+    from refimpl.stats import read_csv
+
+    P = dict(TINY, epochs=2, tstar_sweep=(0.5,), train_seeds=(0, 1),
+             train_seeds_per_arm={"full_raw": (0,)}, n_samples=4)
+    arms = ("A", "C", "C-half", "A-raw")
+    rows = gs.run_study(P, data, tmp_path, arms=arms, progress=False,
+                        novelty=False)
+    csv = read_csv(tmp_path / "results.csv")
+    assert list(csv[0]) == list(gs.STUDY_COLUMNS)
+    assert (tmp_path / "README.md").is_file()
+    got = {(r["arm"], r["t_star"], r["train_seed"]) for r in rows}
+    # main T* = 4 for all training seeds (A-raw only seed 0); C again at T* = 3
+    assert got == {("A", 4, 0), ("A", 4, 1), ("C", 4, 0), ("C", 4, 1),
+                   ("C-half", 4, 0), ("C-half", 4, 1), ("A-raw", 4, 0), ("C", 3, 0)}
+    nfe = {(r["arm"], r["t_star"]): r["nfe"] for r in rows}
+    assert nfe[("A", 4)] == nfe[("A-raw", 4)] == 7 and nfe[("C", 3)] == 4
+    steps = {r["arm"]: r["optimizer_steps"] for r in rows}
+    assert steps["C-half"] * 2 == steps["C"] == steps["A"]
+    plan = gs.study_plan(dict(P, arms=arms), 4)
+    # full x2, truncated@4 x2, truncated_half@4 x2 (half budget), full_raw, truncated@3
+    assert plan["n_runs"] == 8 and plan["budget_units"] == 7
+    # resuming trains and samples nothing
+    monkeypatch.setattr(gs, "train_one", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(gs, "study_row", lambda *a, **k: pytest.fail("resampled"))
+    again = gs.run_study(P, data, tmp_path, arms=arms, progress=False,
+                         novelty=False)
+    assert sorted(map(str, again)) == sorted(map(str, rows))
+
+
+def test_chapter_reads_the_study_columns():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "book"
+            / "04_gaussian_shortcut_diffusion.py").read_text()
+    assert "gs.STUDY_COLUMNS" in text  # the chapter reads the driver's constant
+    used = set(re.findall(r'row\["(\w+)"\]', text)) | set(
+        re.findall(r'STUDY_KEYS\s*=\s*\(([^)]*)\)', text))
+    for key in used:
+        if key.startswith(('"', "'")) or "," in key:
+            continue
+        assert key in gs.STUDY_COLUMNS, key
