@@ -98,6 +98,9 @@ __all__ = [
     "paired_difference",
     "tstar_table",
     "TRAIN_ARMS",
+    "STUDY_METRICS",
+    "STUDY_COMPARISONS",
+    "study_tables",
     "STUDY_COLUMNS",
     "train_one",
     "measure_t_star",
@@ -733,8 +736,12 @@ def tstar_table(
     absolute: Sequence[float] = (),
 ) -> str:
     """A Markdown table of :math:`T^*/T` per dataset and statistic at tolerances
-    ``factor × band`` (and absolute tolerances); "—" where the curve never stays
-    below the tolerance, or the statistic does not apply."""
+    ``factor × band`` and, for the Kolmogorov–Smirnov statistics only
+    (:data:`refimpl.diffusion.KS_STATISTICS`), at absolute tolerances; "—" where
+    the curve never stays below the tolerance, "n/a" where an absolute tolerance
+    has no meaning (correlation and mutual-information excesses)."""
+    from refimpl.diffusion import KS_STATISTICS
+
     cols = [f"{f:g}b" for f in factors] + [f"ε={a:g}" for a in absolute]
     lines = [
         "| data | statistic | band b | "
@@ -747,10 +754,114 @@ def tstar_table(
             if stat not in c.value:
                 continue
             b = c.band(stat)
-            vals = c.t_star(stat, [f * b for f in factors] + list(absolute))
+            vals = c.t_star(stat, [f * b for f in factors])
             cells = ["—" if v is None else f"{v / c.T:.3f}" for v in vals]
+            if stat in KS_STATISTICS:
+                vals = c.t_star(stat, list(absolute)) if absolute else []
+                cells += ["—" if v is None else f"{v / c.T:.3f}" for v in vals]
+            else:
+                cells += ["n/a"] * len(absolute)
             lines.append(f"| {label} | {stat} | {b:.4f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+#: Metrics of the study tables: (column, label, lower is better, as a rate).
+STUDY_METRICS = (
+    ("valid_x_unique", "V×U", False, True),
+    ("validity", "valid", False, True),
+    ("novelty", "novel", False, True),
+    ("valid_and_connected", "valid & conn.", False, True),
+    ("bond_w1", "W1(bond) Å", True, False),
+    ("rg_w1", "W1(R_g) Å", True, False),
+    ("nfe", "NFE", True, False),
+    ("seconds_per_molecule", "s / molecule", True, False),
+)
+
+#: The pre-registered and exploratory paired comparisons (arm, baseline).
+STUDY_COMPARISONS = (
+    ("C", "A"), ("B", "A"), ("D", "A"), ("C", "B"), ("C", "D"),
+    ("C", "C-half"), ("C-pc", "C"), ("A", "A-raw"),
+)
+
+
+def study_tables(rows: Sequence[dict], t_star: Optional[int] = None) -> dict:
+    """Tables and verdicts of a study's rows (from :func:`run_study` or the
+    committed ``results.csv``), all computed with :mod:`refimpl.stats`:
+
+    * ``"arms"``: per arm, the mean over training seeds with its t interval
+      (:func:`refimpl.stats.summarize`) and the pooled V×U rate with its Wilson
+      interval (:func:`refimpl.stats.wilson`; molecules pooled over seeds);
+    * ``"paired"``: the paired differences of :data:`STUDY_COMPARISONS` over
+      training seeds (:func:`refimpl.stats.paired`) with their verdicts;
+    * ``"sweep"``: V×U and W1(bond) of every arm at every T*;
+    * ``"verdicts"``: ``{(arm, base, metric): Paired}``.
+
+    ``t_star`` selects the main T* (default: the most frequent one)."""
+    from collections import Counter
+
+    from refimpl import stats
+
+    if not rows:
+        raise ValueError("no rows")
+    if t_star is None:
+        t_star = Counter(int(r["t_star"]) for r in rows).most_common(1)[0][0]
+    main = [r for r in rows if int(r["t_star"]) == t_star]
+    arms = [a for a in ARMS if any(r["arm"] == a for r in main)]
+    by = {a: sorted((r for r in main if r["arm"] == a),
+                    key=lambda r: int(r["train_seed"])) for a in arms}
+    table = []
+    for a in arms:
+        rs = by[a]
+        row = {"arm": a, "seeds": len(rs)}
+        for key, label, _, _ in STUDY_METRICS:
+            vals = [float(r[key]) for r in rs if r[key] == r[key]]
+            row[label] = stats.summarize(vals) if len(vals) > 1 else (
+                stats.fmt(vals[0]) if vals else "—")
+        n = sum(int(r["n_molecules"]) for r in rs)
+        k = sum(round(float(r["valid_x_unique"]) * int(r["n_molecules"])) for r in rs)
+        row["V×U pooled (Wilson)"] = stats.wilson(k, n)
+        table.append(row)
+    paired_rows, verdicts = [], {}
+    for a, b in STUDY_COMPARISONS:
+        if a not in by or b not in by:
+            continue
+        seeds = sorted({int(r["train_seed"]) for r in by[a]}
+                       & {int(r["train_seed"]) for r in by[b]})
+        if len(seeds) < 2:
+            continue
+        for key, label, lower, _ in STUDY_METRICS[:1] + STUDY_METRICS[4:5]:
+            va = [float(r[key]) for r in by[a] if int(r["train_seed"]) in seeds]
+            vb = [float(r[key]) for r in by[b] if int(r["train_seed"]) in seeds]
+            p = stats.paired(va, vb)
+            verdicts[(a, b, key)] = p
+            paired_rows.append({
+                "comparison": f"{a} − {b}", "metric": label, "seeds": len(seeds),
+                "difference": stats.fmt(p.diff),
+                "95 % CI": f"[{stats.fmt(p.low)}, {stats.fmt(p.high)}]",
+                "verdict": p.verdict(a, b, lower_is_better=lower),
+            })
+    sweep = []
+    for t in sorted({int(r["t_star"]) for r in rows}):
+        for a in ARMS:
+            rs = [r for r in rows if int(r["t_star"]) == t and r["arm"] == a]
+            if not rs:
+                continue
+            sweep.append({
+                "T*/T": f"{float(rs[0]['t_star_fraction']):.2f}", "arm": a,
+                "seeds": len(rs),
+                "V×U": stats.fmt(sum(float(r["valid_x_unique"]) for r in rs)
+                                 / len(rs)),
+                "W1(bond) Å": stats.fmt(sum(float(r["bond_w1"]) for r in rs)
+                                        / len(rs)),
+                "NFE": int(rs[0]["nfe"]),
+            })
+    return dict(
+        t_star=t_star,
+        arms=stats.markdown_table(table),
+        paired=stats.markdown_table(paired_rows) if paired_rows else "",
+        sweep=stats.markdown_table(sweep),
+        verdicts=verdicts,
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -21,6 +21,7 @@ TINY = dict(
     hidden_nf=8,
     n_layers=1,
     batch_size=32,
+    epochs=1,
     n_samples=5,
     sample_batch=2,  # three batches of different widths are concatenated
     seeds=(0,),
@@ -58,11 +59,12 @@ def test_train_save_load_and_evaluate(data, tmp_path):
     nfe = {a: rows[0]["nfe"] for a, rows in res.items()}
     assert nfe == {"A": 7, "B": 5, "C": 5, "D": 5, "C-pc": 5}
     summary = gs.summarize(res)
-    assert set(summary) == set(gs.ARMS) and summary["A"]["nfe"] == (7.0, 0.0)
+    live = ("A", "B", "C", "D", "C-pc")  # evaluate_arms' default (the chapter's)
+    assert set(summary) == set(live) and summary["A"]["nfe"] == (7.0, 0.0)
     diff = gs.paired_difference(res, "C", "A", "nfe")
     assert diff == (-2.0, 0.0)
     table = gs.markdown_table(summary, ["valid_x_unique", "nfe"])
-    assert table.count("\n") == 1 + len(gs.ARMS) and "| A |" in table
+    assert table.count("\n") == 1 + len(live) and "| A |" in table
 
 
 def test_cli_rejects_unknown_arms(data):
@@ -115,18 +117,19 @@ def test_study_writes_the_chapter_columns_and_resumes(data, tmp_path, monkeypatc
     again = gs.run_study(P, data, tmp_path, arms=arms, progress=False,
                          novelty=False)
     assert sorted(map(str, again)) == sorted(map(str, rows))
+    # the chapter's tables of these rows (paired over the two training seeds)
+    tabs = gs.study_tables(csv)
+    assert tabs["t_star"] == 4 and "C − A" in tabs["paired"]
+    assert ("C", "A", "valid_x_unique") in tabs["verdicts"]
+    assert "| 0.50 | C |" in tabs["sweep"] and "A-raw" in tabs["arms"]
 
 
 def test_chapter_reads_the_study_columns():
-    import re
+    # The chapter reads the committed study with the driver's column constant and
+    # tabulates it with study_tables (exercised on real CLI rows above).
     from pathlib import Path
 
     text = (Path(__file__).parents[2] / "book"
             / "04_gaussian_shortcut_diffusion.py").read_text()
-    assert "gs.STUDY_COLUMNS" in text  # the chapter reads the driver's constant
-    used = set(re.findall(r'row\["(\w+)"\]', text)) | set(
-        re.findall(r'STUDY_KEYS\s*=\s*\(([^)]*)\)', text))
-    for key in used:
-        if key.startswith(('"', "'")) or "," in key:
-            continue
-        assert key in gs.STUDY_COLUMNS, key
+    assert 'committed("gaussian_shortcut", columns=gs.STUDY_COLUMNS)' in text
+    assert "gs.study_tables(study.rows)" in text
