@@ -133,3 +133,11 @@ def test_chapter_reads_the_study_columns():
             / "04_gaussian_shortcut_diffusion.py").read_text()
     assert 'committed("gaussian_shortcut", columns=gs.STUDY_COLUMNS)' in text
     assert "gs.study_tables(study.rows)" in text
+
+
+def test_estimate_projects_the_study_time(data):
+    P = dict(TINY, epochs=2, train_seeds=(0, 1), tstar_sweep=(0.5,),
+             arms=("A", "C", "C-half"))
+    est = gs.estimate_study_time(P, data, steps=2)
+    assert est["training_runs"] == gs.study_plan(P, TINY["t_star"])["n_runs"] == 7
+    assert est["step_seconds"] > 0 and est["total_hours"] > est["training_hours"] > 0
