@@ -21,6 +21,7 @@ TINY = dict(
     hidden_nf=8,
     n_layers=1,
     batch_size=32,
+    epochs=1,
     n_samples=5,
     sample_batch=2,  # three batches of different widths are concatenated
     seeds=(0,),
@@ -58,11 +59,12 @@ def test_train_save_load_and_evaluate(data, tmp_path):
     nfe = {a: rows[0]["nfe"] for a, rows in res.items()}
     assert nfe == {"A": 7, "B": 5, "C": 5, "D": 5, "C-pc": 5}
     summary = gs.summarize(res)
-    assert set(summary) == set(gs.ARMS) and summary["A"]["nfe"] == (7.0, 0.0)
+    live = ("A", "B", "C", "D", "C-pc")  # evaluate_arms' default (the chapter's)
+    assert set(summary) == set(live) and summary["A"]["nfe"] == (7.0, 0.0)
     diff = gs.paired_difference(res, "C", "A", "nfe")
     assert diff == (-2.0, 0.0)
     table = gs.markdown_table(summary, ["valid_x_unique", "nfe"])
-    assert table.count("\n") == 1 + len(gs.ARMS) and "| A |" in table
+    assert table.count("\n") == 1 + len(live) and "| A |" in table
 
 
 def test_cli_rejects_unknown_arms(data):
@@ -112,3 +114,57 @@ def test_checkpointed_training_never_resumes_another_seed(data, tmp_path, monkey
     assert any(not torch.equal(a[k], b[k]) for k in a)
     assert all(torch.equal(a[k], c[k]) for k in a)
     assert len(list((tmp_path / "gaussian_shortcut" / "ckpt").iterdir())) == 2
+
+
+def test_study_writes_the_chapter_columns_and_resumes(data, tmp_path, monkeypatch):
+    from refimpl.stats import read_csv
+
+    P = dict(TINY, epochs=2, tstar_sweep=(0.5,), train_seeds=(0, 1),
+             train_seeds_per_arm={"full_raw": (0,)}, n_samples=4)
+    arms = ("A", "C", "C-half", "A-raw")
+    rows = gs.run_study(P, data, tmp_path, arms=arms, progress=False,
+                        novelty=False)
+    csv = read_csv(tmp_path / "results.csv")
+    assert list(csv[0]) == list(gs.STUDY_COLUMNS)
+    assert (tmp_path / "README.md").is_file()
+    got = {(r["arm"], r["t_star"], r["train_seed"]) for r in rows}
+    # main T* = 4 for all training seeds (A-raw only seed 0); C again at T* = 3
+    assert got == {("A", 4, 0), ("A", 4, 1), ("C", 4, 0), ("C", 4, 1),
+                   ("C-half", 4, 0), ("C-half", 4, 1), ("A-raw", 4, 0), ("C", 3, 0)}
+    nfe = {(r["arm"], r["t_star"]): r["nfe"] for r in rows}
+    assert nfe[("A", 4)] == nfe[("A-raw", 4)] == 7 and nfe[("C", 3)] == 4
+    steps = {r["arm"]: r["optimizer_steps"] for r in rows}
+    assert steps["C-half"] * 2 == steps["C"] == steps["A"]
+    plan = gs.study_plan(dict(P, arms=arms), 4)
+    # full x2, truncated@4 x2, truncated_half@4 x2 (half budget), full_raw, truncated@3
+    assert plan["n_runs"] == 8 and plan["budget_units"] == 7
+    # resuming trains and samples nothing
+    monkeypatch.setattr(gs, "train_one", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(gs, "study_row", lambda *a, **k: pytest.fail("resampled"))
+    again = gs.run_study(P, data, tmp_path, arms=arms, progress=False,
+                         novelty=False)
+    assert sorted(map(str, again)) == sorted(map(str, rows))
+    # the chapter's tables of these rows (paired over the two training seeds)
+    tabs = gs.study_tables(csv)
+    assert tabs["t_star"] == 4 and "C − A" in tabs["paired"]
+    assert ("C", "A", "valid_x_unique") in tabs["verdicts"]
+    assert "| 0.50 | C |" in tabs["sweep"] and "A-raw" in tabs["arms"]
+
+
+def test_chapter_reads_the_study_columns():
+    # The chapter reads the committed study with the driver's column constant and
+    # tabulates it with study_tables (exercised on real CLI rows above).
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "book"
+            / "04_gaussian_shortcut_diffusion.py").read_text()
+    assert 'committed("gaussian_shortcut", columns=gs.STUDY_COLUMNS)' in text
+    assert "gs.study_tables(study.rows)" in text
+
+
+def test_estimate_projects_the_study_time(data):
+    P = dict(TINY, epochs=2, train_seeds=(0, 1), tstar_sweep=(0.5,),
+             arms=("A", "C", "C-half"))
+    est = gs.estimate_study_time(P, data, steps=2)
+    assert est["training_runs"] == gs.study_plan(P, TINY["t_star"])["n_runs"] == 7
+    assert est["step_seconds"] > 0 and est["total_hours"] > est["training_hours"] > 0

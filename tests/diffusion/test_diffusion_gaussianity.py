@@ -181,3 +181,38 @@ def test_bad_curve_inputs():
         pointcloud_curves(torch.full((4, 3, 3), float("nan")), mask, sch, [0])
     with pytest.raises(ValueError, match="k must be"):
         ksg_mutual_information(torch.randn(5), torch.randn(5), k=5)
+
+
+def test_characteristic_step_is_the_largest_per_statistic_step():
+    from refimpl.diffusion import GaussianityCurves, characteristic_step
+
+    ts = list(range(0, 101, 10))
+    g = torch.Generator().manual_seed(0)
+
+    def stat(excess):  # [R=4, G] values whose mean excess is `excess`, band ~0.01
+        null = 0.01 * torch.randn(4, len(ts), generator=g, dtype=torch.float64)
+        null2 = 0.01 * torch.randn(4, len(ts), generator=g, dtype=torch.float64)
+        return null + torch.as_tensor(excess, dtype=torch.float64), null, null2
+
+    c = GaussianityCurves(ts=ts, T=100)
+    # "marg" decays early, "dist" late, "rho" never settles at 2 bands.
+    for name, ex in [
+        ("marg", [0.5, 0.2, 0.05, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("dist", [0.9, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0, 0, 0, 0]),
+        ("rho", [0.9] * 11),
+    ]:
+        c.value[name], c.null[name], c.null2[name] = stat(ex)
+        # make the excess exact (the test is about the rule, not the noise)
+        c.value[name] = c.null[name] + torch.as_tensor(ex, dtype=torch.float64)
+    r = characteristic_step(c, ["marg", "dist"], bands=2.0)
+    assert r.per_statistic == {"marg": 30, "dist": 70}
+    assert r.t_star == 70 and r.limiting == ["dist"] and abs(r.fraction - 0.7) < 1e-12
+    assert r.eps["dist"] == pytest.approx(2 * c.band("dist"))
+    wide = characteristic_step(c, ["marg", "dist"], bands=0.45 / c.band("dist"))
+    assert wide.per_statistic["dist"] == 40  # a larger tolerance: an earlier T*
+    never = characteristic_step(c, bands=2.0)  # default statistics include rho
+    assert never.per_statistic["rho"] is None and never.t_star == 100
+    with pytest.raises(ValueError, match="bands"):
+        characteristic_step(c, bands=0)
+    with pytest.raises(ValueError, match="no statistic"):
+        characteristic_step(GaussianityCurves(ts=ts, T=100))
