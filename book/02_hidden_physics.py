@@ -82,7 +82,7 @@ from refimpl.results import committed
 EXTRA = {
     "smoke": dict(rough_models=("FNO",), heat_models=("U-Net",), heat_t=5.0,
                   ns_resolution=32, ns_T=0.5, ns_viscosity=1e-4),
-    "book": dict(rough_models=("U-Net", "FNO"), heat_models=("U-Net", "FNO"),
+    "book": dict(rough_models=("FNO",), heat_models=("U-Net", "FNO"),
                  heat_t=5.0, ns_resolution=64, ns_T=5.0, ns_viscosity=1e-4),
     "full": dict(rough_models=("U-Net", "CNO", "FNO", "DeepONet"),
                  heat_models=("U-Net", "CNO", "FNO", "DeepONet"), heat_t=5.0,

@@ -91,20 +91,21 @@ _ARCH = {
 
 #: Sizes per scale. ``book``: the chapter's live run on a CPU (one seed);
 #: ``full``: the committed study (3 seeds, both horizons, every model and both
-#: controls; about 1.5 h on an idle 2-core CPU, see the module notes);
-#: ``paper``: the authors' six horizons at a GPU budget.
+#: controls: 1536 Adam steps per training, 30-36 trainings; estimated at
+#: 1.3-1.6 h on an idle 2-core CPU from measured step-time ratios, see the
+#: module notes); ``paper``: the authors' six horizons at a GPU budget.
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(
         resolution=32, n_train=24, n_val=4, n_test=8, n_explain=4, epochs=1,
         batch_size=8, lr=2e-3, times=(1.0, 5.0), seeds=(0,),
         models=("U-Net", "FNO", "DeepONet"), **_ARCH["smoke"]),
     "book": dict(
-        resolution=64, n_train=512, n_val=64, n_test=64, n_explain=16,
+        resolution=64, n_train=384, n_val=64, n_test=64, n_explain=16,
         epochs=12, batch_size=16, lr=2e-3, times=(1.0, 5.0), seeds=(0,),
         models=("U-Net", "CNO", "Attention", "FNO", "DeepONet"), **_ARCH["book"]),
     "full": dict(
         resolution=64, n_train=1024, n_val=128, n_test=128, n_explain=32,
-        epochs=30, batch_size=16, lr=2e-3, times=(1.0, 5.0), seeds=(0, 1, 2),
+        epochs=24, batch_size=16, lr=2e-3, times=(1.0, 5.0), seeds=(0, 1, 2),
         models=("U-Net", "CNO", "Attention", "FNO", "DeepONet"), **_ARCH["book"]),
     "paper": dict(
         resolution=64, n_train=1600, n_val=200, n_test=200, n_explain=32,

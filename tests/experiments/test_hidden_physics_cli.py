@@ -64,3 +64,27 @@ def test_run_study_writes_and_resumes(tiny, tmp_path, capsys):
     again = read_csv(hp.run_study("smoke", out=tmp_path, seeds=(0,), device="cpu"))
     assert "kept" in capsys.readouterr().out
     assert repr(again) == repr(rows)  # (nan != nan)
+
+
+def test_the_chapters_committed_section_reads_the_written_rows(tiny, tmp_path,
+                                                                monkeypatch):
+    """What chapter 2 does with a committed run: read it through
+    refimpl.results.committed with the driver's COLUMNS, tabulate it over seeds
+    and compare models with each other and with the null controls."""
+    import refimpl.results as results
+    from refimpl.explain.erf_study import paired_comparisons, score_table
+
+    out = tmp_path / "hidden_physics" / "full"
+    hp.run_study("smoke", out=out, seeds=(0, 1), device="cpu")
+    monkeypatch.setattr(results, "data_root", lambda: tmp_path)
+    run = results.committed(hp.TOPIC, columns=hp.COLUMNS)
+    assert run is not None and len(run.rows) == 2 * 4 * 5
+    table = score_table(run.rows).splitlines()
+    assert table[0].startswith("| model | family | t | seeds |")
+    assert any(line.startswith("| blob (null) | control | 1 | 2 |") for line in table)
+    models = [r for r in run.rows if r["family"] != "control"]
+    comp = paired_comparisons(models, "r_proj")
+    assert len(comp) == 1 and comp[0]["paired"].n == 2
+    against = paired_comparisons(run.rows, "r_proj", reference=hp.BLOB)
+    assert {c["model"] for c in against} == {"FNO", "U-Net", "FNO (shuffled)"}
+    assert all(c["paired"].n == 2 for c in against)
