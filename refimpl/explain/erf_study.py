@@ -3,6 +3,15 @@ PDE whose Green's function is known, compute their learned spatial dependencies
 (:func:`~refimpl.explain.spatial_dependency`) and score them against the analytic
 maps (:func:`~refimpl.explain.compare_maps`).
 
+Every map is scored by :func:`score_map`: Pearson :math:`r` and the relative L2
+distance of the magnitude maps (:func:`~refimpl.explain.compare_maps`), the
+projected signed correlation :math:`r_\text{proj}` and the off-span fraction
+:math:`\phi` of spec §5.5 (:func:`~refimpl.explain.projected_scores`), and the
+ring-radius error. Two null controls give the scores a meaning: the featureless
+blob of :func:`blob_control` and a model trained on shuffled targets
+(``erf_study(..., shuffle_targets=True)``); :func:`verdicts` and
+:func:`paired_comparisons` turn the scores into computed statements.
+
 The loops over models, horizons and probes live here so that a chapter cell is one
 call; every size is an argument, so the same code runs at the ``smoke``, ``book``
 and ``paper`` scales. The recipe follows Gao et al. (arXiv:2510.02683) with the
