@@ -402,9 +402,9 @@ print("\n".join(study.verdicts(records)))
 #
 # The live run above is one seed at the current scale. The same study at the
 # `full` scale — three seeds, both horizons, every model and both null
-# controls — was run with `python -m refimpl.experiments.hidden_physics
-# --scale full` and its rows (one per seed, model, horizon and probe) are
-# read here from the committed results. Cells are mean ± sd over seeds of the
+# controls — is made by `python -m refimpl.experiments.hidden_physics
+# --scale full`; once committed, its rows (one per seed, model, horizon and
+# probe) are read here, and the cell says so when there are none yet. Cells are mean ± sd over seeds of the
 # probe-averaged scores; the comparisons are paired over seeds (mean
 # difference, 95 % *t* interval, Wilcoxon *p*).
 
