@@ -66,10 +66,24 @@ try:  # the attention operator of chapter 1 (issue 14, first half)
 except ImportError:  # pragma: no cover - until it lands on main
     GalerkinTransformer = None
 
-__all__ = ["TOPIC", "PRESETS", "MODELS", "SHUFFLED", "BLOB", "COLUMNS", "C",
-           "model_factories", "available_models", "basis", "probes",
-           "study_kwargs", "cell_names", "run_cell",
-           "run_study", "main"]
+__all__ = [
+    "BLOB",
+    "COLUMNS",
+    "MODELS",
+    "PRESETS",
+    "SHUFFLED",
+    "TOPIC",
+    "C",
+    "available_models",
+    "basis",
+    "cell_names",
+    "main",
+    "model_factories",
+    "probes",
+    "run_cell",
+    "run_study",
+    "study_kwargs",
+]
 
 TOPIC = "hidden_physics"
 #: Wave speed of the benchmark.

@@ -71,7 +71,7 @@ def test_the_chapters_committed_section_reads_the_written_rows(tiny, tmp_path,
     """What chapter 2 does with a committed run: read it through
     refimpl.results.committed with the driver's COLUMNS, tabulate it over seeds
     and compare models with each other and with the null controls."""
-    import refimpl.results as results
+    from refimpl import results
     from refimpl.explain.erf_study import paired_comparisons, score_table
 
     out = tmp_path / "hidden_physics" / "full"
