@@ -11,7 +11,7 @@
 from importlib import import_module
 from typing import Any
 
-from .spatial_dependency import compare_maps, spatial_dependency
+from .spatial_dependency import compare_maps, projected_scores, spatial_dependency
 
 # The molecular explainers need torch_geometric (the ``molecules`` extra). Without
 # it they are resolved on first use (and raise an ImportError naming the extra), so
@@ -29,7 +29,7 @@ _LAZY = {
 }
 _PYG_MODULES = ("baselines", "fidelity", "planted", "rise")
 
-__all__ = ["spatial_dependency", "compare_maps",
+__all__ = ["spatial_dependency", "compare_maps", "projected_scores",
            "explain", "RISEExplainer", "RISEResult", "rise_radii",
            "rise_mask_logits", "fidelity", "Fidelity", "keep_ratio",
            "subgraph_prediction", "topk_edges", "uniform_radius_edges",

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["spatial_dependency", "compare_maps"]
+__all__ = ["spatial_dependency", "compare_maps", "projected_scores"]
 
 _NORMALIZE = ("l2", "max", "sum", None)
 
@@ -95,6 +95,7 @@ def spatial_dependency(
     normalize: Optional[str] = "l2",
     batch_size: Optional[int] = None,
     mask: Optional[Tensor] = None,
+    signed: bool = False,
 ) -> Tensor:
     r"""Effective receptive field of one output point of a field-to-field model.
 
@@ -122,6 +123,11 @@ def spatial_dependency(
     ``normalize=None`` returns the plain mean :math:`\frac1N\sum_n g_n` in physical
     units (output units per input unit), for exact checks. Samples whose gradient
     vanishes identically carry no information and are left out of the average.
+
+    ``signed=True`` keeps the sign: :math:`\frac1N\sum_n \partial y_n(x_0)/
+    \partial u_n\,/\,\|g_n\|` (same per-sample scale as the display map). This
+    is the map the projected metrics of :func:`projected_scores` need; for a linear
+    model with ``normalize=None`` it is the exact Jacobian row.
 
     **Where the map is defined.** A ``mask`` restricts the map to the input points
     that the data actually vary: for Dirichlet data the wall values are always zero,
@@ -159,10 +165,13 @@ def spatial_dependency(
             (default: all at once).
         mask (Tensor, optional): boolean ``(H, W)`` map of the input points kept
             (default: all).
+        signed (bool): return the signed mean gradient instead of the mean
+            magnitude (default ``False``).
 
     Returns:
-        Tensor: the non-negative map, shape ``(H, W)``, on the model's device,
-        detached, in the dtype of the computation.
+        Tensor: the non-negative map (signed with ``signed=True``), shape
+        ``(H, W)``, on the model's device, detached, in the dtype of the
+        computation.
 
     Raises:
         ValueError: empty batch, non-finite inputs, a wrong shape, a probe outside
@@ -230,12 +239,14 @@ def spatial_dependency(
     finally:
         for m, mode in modes:
             m.training = mode
-    g = torch.cat(grads).abs()  # (B, H, W)
+    g = torch.cat(grads)  # (B, H, W), signed
+    if not signed:
+        g = g.abs()
     if mask is not None:
         g = g * mask.to(g.device)
 
-    scale = _per_sample_norm(g, normalize)
-    alive = g.flatten(1).amax(dim=1) > 0
+    scale = _per_sample_norm(g.abs(), normalize)
+    alive = g.flatten(1).abs().amax(dim=1) > 0
     if not bool(alive.any()):
         raise ValueError(
             f"the output at probe {(p, q)} (channel {out_channel}) does not depend on "
@@ -347,3 +358,77 @@ def compare_maps(a: Union[Tensor, np.ndarray], b: Union[Tensor, np.ndarray]
     rel_l2 = float((a - b).norm() / b.norm())
     cosine = float((a * b).sum() / (a.norm() * b.norm()))
     return {"pearson": pearson, "rel_l2": rel_l2, "cosine": cosine}
+
+
+def projected_scores(g: Union[Tensor, np.ndarray], reference: Union[Tensor, np.ndarray],
+                     basis: Union[Tensor, np.ndarray]) -> dict[str, float]:
+    r"""How much of a **signed** gradient map is identified by the data, and how
+    well that part matches the exact kernel (spec §5.5, the *projected ERF*).
+
+    When every training input lies in the span :math:`V` of the columns of
+    ``basis`` (:math:`S\in\mathbb R^{n\times K}`, e.g. the :math:`K` sine modes
+    per direction of the wave data), only the component of the model's gradient
+    inside :math:`V\otimes V` is pinned down by the data; the rest (higher
+    frequencies, wall values) is never fitted and can be arbitrary speckle. With
+    the orthogonal projector :math:`P = S(S^\top S)^{-1}S^\top` (for the sine basis
+    on :math:`x_k = k/(n-1)`, :math:`P = \frac{2}{n-1}SS^\top`),
+
+    .. math::
+        g_P = P\,g\,P^\top,\qquad
+        r_\text{proj} = \mathrm{Pearson}(g_P,\ G_t(x_0,\cdot)),\qquad
+        \phi = \frac{\|g-g_P\|_2}{\|g\|_2}.
+
+    :math:`r_\text{proj}` is **signed** (the kernel changes sign across the
+    wavefront and the wake), so a featureless positive blob, which a Pearson
+    correlation of magnitudes rewards for being centred on the probe, scores near
+    zero; for an exact model :math:`g_P = h^2G_t` and :math:`r_\text{proj} = 1`.
+    :math:`\phi\in[0,1]` is the share of the map the data cannot identify (lower
+    is better); it explains speckle in a model that predicts well.
+
+    Args:
+        g: the signed map ``(n, n)`` (e.g. :func:`spatial_dependency` with
+            ``signed=True``), not identically zero.
+        reference: the signed exact kernel ``(n, n)`` (e.g.
+            ``wave.dependency_map(t, probe, signed=True)``), not constant.
+        basis: ``(n, K)`` with independent columns spanning the inputs along
+            each axis (e.g. :func:`refimpl.pde.sine.sine_basis`).
+
+    Returns:
+        dict: ``{"r_proj": float, "phi": float}``.
+
+    Raises:
+        ValueError: maps of different shapes, a basis whose rows do not match
+            the grid or whose columns are dependent, a zero map or a constant
+            reference.
+
+    Example:
+        >>> from refimpl.pde import wave
+        >>> from refimpl.pde.sine import sine_basis
+        >>> G = wave.dependency_map(1.0, (31, 31), signed=True, dtype=torch.float64)
+        >>> s = projected_scores(G, G, sine_basis(64, 24))
+        >>> round(s["r_proj"], 6), round(s["phi"], 6)
+        (1.0, 0.0)
+    """
+    g, ref = _as_map(g, "g"), _as_map(reference, "reference")
+    if g.shape != ref.shape:
+        raise ValueError(f"g and reference must have the same shape, got "
+                         f"{tuple(g.shape)} and {tuple(ref.shape)}")
+    S = torch.as_tensor(basis).detach().to("cpu", torch.float64)
+    if S.dim() != 2 or S.shape[0] != g.shape[0] or g.shape[0] != g.shape[1]:
+        raise ValueError(f"basis must be (n, K) with n = {g.shape[0]} for square "
+                         f"(n, n) maps; got basis {tuple(S.shape)} and maps "
+                         f"{tuple(g.shape)}")
+    if g.abs().max() == 0:
+        raise ValueError("map g is identically zero")
+    if ref.std() == 0:
+        raise ValueError("reference is constant; its correlation is undefined")
+    gram = S.T @ S
+    if torch.linalg.matrix_rank(gram) < S.shape[1]:
+        raise ValueError(f"the {S.shape[1]} basis columns are linearly dependent")
+    P = S @ torch.linalg.solve(gram, S.T)
+    gp = P @ g @ P.T
+    phi = float((g - gp).norm() / g.norm())
+    dp, dr = gp - gp.mean(), ref - ref.mean()
+    denom = float(dp.norm() * dr.norm())
+    r_proj = float((dp * dr).sum()) / denom if denom > 0 else 0.0
+    return {"r_proj": r_proj, "phi": phi}

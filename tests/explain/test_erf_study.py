@@ -1,5 +1,6 @@
 """Tiny tests of the chapter-2 study loop (refimpl.explain.erf_study)."""
 
+import math
 from functools import partial
 
 import pytest
@@ -10,8 +11,9 @@ from refimpl.explain import compare_maps
 from refimpl.explain.erf_study import (ERFRecord, analytic_maps, erf_study,
                                        gaussian_bump, interior_mask,
                                        linearization_gap, plot_maps, plot_records,
-                                       ring_radius,
-                                       score_table, train_operator, verdicts)
+                                       paired_comparisons, record_rows,
+                                       ring_radius, score_table, summary_rows,
+                                       train_operator, verdicts)
 from refimpl.operators.losses import relative_l2
 from refimpl.pde import heat, wave
 
@@ -62,7 +64,11 @@ def test_erf_study_pointwise_model_gives_deltas(device):
             delta[p] = 1.0  # a point-wise model depends on the probe only
             torch.testing.assert_close(r.maps[k], delta)
             torch.testing.assert_close(r.analytic[k], DEP(r.t, p, resolution=N))
-            assert r.scores[k] == pytest.approx(compare_maps(delta, r.analytic[k]))
+            scores = compare_maps(delta, r.analytic[k])
+            assert {m: r.scores[k][m] for m in scores} == pytest.approx(scores)
+            # the signed map of a point-wise model is a signed delta
+            assert r.signed[k].abs().argmax() == p[0] * N + p[1]
+            assert math.isnan(r.scores[k]["r_proj"])  # no basis given
         assert r.pearson == pytest.approx(
             sum(s["pearson"] for s in r.scores.values()) / 2)
 
@@ -93,21 +99,56 @@ def test_erf_study_bad_arguments():
         erf_study({"pw": Pointwise}, [1.0], **{**kw, "probes": {}})
 
 
+def _rec(name, t, err, scores, family="spatial", maps=None):
+    return ERFRecord(name, family, t, err, maps or {}, {}, scores)
+
+
 def test_score_table():
-    def rec(name, t, r, d, err):
-        return ERFRecord(name, "spatial", t, err, {}, {},
-                         {"a": {"pearson": r, "rel_l2": d},
-                          "b": {"pearson": r - 0.2, "rel_l2": d + 0.2}})
-    table = score_table([rec("U-Net", 2.0, 0.8, 0.3, 0.05),
-                         rec("FNO", 1.0, 0.4, 0.5, 0.02)])
-    lines = table.splitlines()
-    assert lines[0] == ("| model | family | t | map Pearson r | map rel. L2 | "
-                        "test rel. L2 |")
-    # sorted by horizon; scores averaged over the two probes
-    assert lines[2] == "| FNO | spatial | 1 | 0.30 | 0.60 | 0.020 |"
-    assert lines[3] == "| U-Net | spatial | 2 | 0.70 | 0.40 | 0.050 |"
+    def sc(r, d, rp=float("nan"), phi=float("nan"), ring=float("nan")):
+        return {"pearson": r, "rel_l2": d, "r_proj": rp, "phi": phi,
+                "ring_error": ring}
+    recs = [_rec("U-Net", 2.0, 0.05, {"a": sc(0.8, 0.3, 0.5, 0.2, 0.01),
+                                      "b": sc(0.6, 0.5, 0.7, 0.4)}),
+            _rec("FNO", 1.0, 0.02, {"a": sc(0.4, 0.5), "b": sc(0.2, 0.7)})]
+    lines = score_table(recs).splitlines()
+    assert lines[0] == ("| model | family | t | test rel. L2 | Pearson r | "
+                        "map rel. L2 | r_proj | φ (off-span) | ring-radius error |")
+    # sorted by horizon; scores averaged over the probes where they are defined
+    assert lines[2] == "| FNO | spatial | 1 | 0.020 | 0.30 | 0.60 | – | – | – |"
+    assert lines[3] == ("| U-Net | spatial | 2 | 0.050 | 0.70 | 0.40 | 0.60 | "
+                        "0.30 | 0.01 |")
+    # several seeds: mean ± sd over seeds of the probe means
+    rows = record_rows(recs[1:], seed=0) + record_rows(
+        [_rec("FNO", 1.0, 0.04, {"a": sc(0.6, 0.5), "b": sc(0.4, 0.7)})], seed=1)
+    lines = score_table(rows).splitlines()
+    assert lines[0].startswith("| model | family | t | seeds | test rel. L2 |")
+    assert lines[2].startswith("| FNO | spatial | 1 | 2 | 0.030 ± 0.014 | "
+                               "0.40 ± 0.14 | 0.60 ± 0.00 |")
     with pytest.raises(ValueError, match="no records"):
         score_table([])
+
+
+def test_rows_summaries_and_paired_comparisons():
+    def sc(rp):
+        return {"pearson": 0.5, "rel_l2": 0.5, "r_proj": rp, "phi": 0.1,
+                "ring_error": float("nan")}
+    rows = []
+    for seed, (a, b) in enumerate([(0.9, 0.5), (0.8, 0.45), (0.85, 0.4)]):
+        rows += record_rows([_rec("FNO", 1.0, 0.1, {"p": sc(a), "q": sc(a)}),
+                             _rec("U-Net", 1.0, 0.2, {"p": sc(b), "q": sc(b)})],
+                            seed=seed)
+    assert len(rows) == 12 and set(rows[0]) >= {"seed", "model", "probe", "r_proj"}
+    summ = {r["model"]: r for r in summary_rows(rows)}
+    assert summ["FNO"]["seeds"] == 3
+    assert summ["FNO"]["r_proj"].mean == pytest.approx(0.85)
+    assert summ["U-Net"]["ring_error"] is None
+    comp = paired_comparisons(rows, "r_proj")
+    assert len(comp) == 1 and comp[0]["reference"] == "FNO"
+    assert comp[0]["paired"].diff == pytest.approx(0.45 - 0.85, abs=1e-12)
+    assert comp[0]["verdict"] == "FNO is better than U-Net"
+    # lower is better for the test error: the reference is the lowest
+    comp = paired_comparisons(rows, "test_error")
+    assert comp[0]["reference"] == "FNO" and comp[0]["model"] == "U-Net"
 
 
 def test_linearization_gap():
@@ -182,24 +223,49 @@ def test_gaussian_bump():
         gaussian_bump(9, (2, 5), 0.0)
 
 
-def test_verdicts_with_and_without_ring():
-    n, h, probe = 33, 1 / 32, (16, 16)
-    i = torch.arange(n, dtype=torch.float64)[:, None]
-    j = torch.arange(n, dtype=torch.float64)[None, :]
-    rho = h * torch.sqrt((i - 16) ** 2 + (j - 16) ** 2)
-    ring = torch.exp(-((rho - 0.2) / 0.03) ** 2)
-    blob = torch.exp(-(rho / 0.1) ** 2)
-
-    def rec(name, m, r):
-        return ERFRecord(name, "spatial", 2.0, 0.1, {"mid": m}, {},
-                         {"mid": {"pearson": r}})
-    recs = [rec("ringy", ring, 0.75), rec("blobby", blob, 0.8), rec("weak", ring, 0.5)]
-    plain = verdicts(recs)
-    assert "blobby (spatial) at t = 2 recovers" in plain[1]
-    assert "weak (spatial) at t = 2 does not recover" in plain[2]
-    assert plain[-1].startswith("closest map: blobby")
-    ringed = verdicts(recs, ring=("mid", probe, h, 0.1))
-    assert " recovers" in ringed[0] and "ring radius 0.21 vs c t = 0.20" in ringed[0]
-    assert "does not recover" in ringed[1]  # a blob has no ring at c t
+def test_verdicts_use_r_proj_the_null_controls_and_the_ring():
+    def sc(r, rp, ring=float("nan"), d=0.5):
+        return {"mid": {"pearson": r, "rel_l2": d, "r_proj": rp, "phi": 0.3,
+                        "ring_error": ring}}
+    recs = [_rec("ringy", 1.0, 0.1, sc(0.75, 0.95, 0.01, d=0.4)),
+            _rec("blobby", 1.0, 0.1, sc(0.8, 0.1, 0.05, d=0.6)),
+            _rec("offring", 1.0, 0.1, sc(0.7, 0.9, 0.04)),
+            _rec("blob (null)", 1.0, float("nan"), sc(0.79, 0.08), "control"),
+            _rec("FNO (shuffled)", 1.0, 1.0, sc(0.3, 0.92), "control")]
+    lines = verdicts(recs, threshold=0.8)
+    assert lines[0].startswith("ringy (spatial) at t = 1 recovers the analytic "
+                               "kernel: r_proj = 0.95")
+    assert "null controls: blob (null) 0.08, FNO (shuffled) 0.92" in lines[0]
+    assert "blobby (spatial) at t = 1 does not recover" in lines[1]
+    # r_proj high but the ring is in the wrong place
+    assert "offring (spatial) at t = 1 does not recover" in lines[2]
+    assert lines[-1] == ("closest map at t = 1: by r_proj: ringy (0.95); by "
+                         "Pearson r: blobby (0.80); by map rel. L2: ringy (0.40) "
+                         "(the scores disagree)")
+    # a control that scores as high as the model voids the verdict
+    recs[4] = _rec("FNO (shuffled)", 1.0, 1.0, sc(0.3, 0.97), "control")
+    assert "ringy (spatial) at t = 1 does not recover" in verdicts(recs)[0]
+    # without projected scores the verdict falls back to Pearson r
+    plain = verdicts([_rec("a", 2.0, 0.1, sc(0.9, float("nan")))])
+    assert "recovers the analytic kernel: pearson = 0.90" in plain[0]
     with pytest.raises(ValueError, match="no records"):
         verdicts([])
+
+
+def test_shuffled_target_control_and_projected_scores(device):
+    """With shuffle_targets the targets are permuted across samples: the record
+    is a control and its test error (against true targets) is large; with a
+    basis the projected scores are defined."""
+    from refimpl.pde.sine import sine_basis
+    probes = {"mid": (5, 6)}
+    kw = dict(sample=SAMPLE, dependency_map=DEP, probes=probes, n_train=16,
+              n_val=4, n_test=6, epochs=3, batch_size=8, n_explain=3,
+              resolution=N, device=device, basis=sine_basis(N, K), ring_speed=0.1)
+    real = erf_study({"pw": Pointwise}, [0.5], **kw)[0]
+    shuf = erf_study({"pw": Pointwise}, [0.5], shuffle_targets=True, **kw)[0]
+    assert shuf.name == "pw (shuffled)" and shuf.family == "control"
+    assert real.family == "spatial"
+    assert shuf.test_error > real.test_error
+    for rec in (real, shuf):
+        assert -1 <= rec.r_proj <= 1 and 0 <= rec.mean("phi") <= 1
+        assert rec.signed["mid"].shape == (N, N)

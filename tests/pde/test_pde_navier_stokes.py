@@ -122,3 +122,122 @@ def test_low_viscosity_stays_finite():
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+# --- the advection term: tests that see its sign, size and velocity convention ---
+
+
+def _manufactured(s, nu, A=1.0, B=0.7):
+    """w = A cos 2 pi x + B cos 4 pi y with psi = w-shells / (4 pi^2 |k|^2):
+    u = d_y psi = -B sin(4 pi y) / (4 pi), v = -d_x psi = A sin(2 pi x) / (2 pi),
+    u . grad w = -1.5 A B sin(2 pi x) sin(4 pi y) (non-zero: two shells), and
+    Delta w = -4 pi^2 A cos 2 pi x - 16 pi^2 B cos 4 pi y. With the forcing
+    f = u . grad w - nu Delta w the field w is an exact steady solution."""
+    X, Y = _grid(s)
+    sx, cx = torch.sin(2 * math.pi * X), torch.cos(2 * math.pi * X)
+    sy, cy = torch.sin(4 * math.pi * Y), torch.cos(4 * math.pi * Y)
+    w = A * cx + B * cy
+    adv = -1.5 * A * B * sx * sy
+    lap = -4 * math.pi**2 * A * cx - 16 * math.pi**2 * B * cy
+    return w.expand(s, s).clone(), (adv - nu * lap).expand(s, s).clone(), adv
+
+
+@pytest.mark.parametrize("scheme", ["rk3", "heun", "euler"])
+def test_manufactured_steady_state_with_nonzero_advection(scheme):
+    """A steady solution whose advection u . grad w is O(1): the forcing balances
+    advection and diffusion only if the solver's advection has the right sign,
+    size and velocity convention (u = (d_y psi, -d_x psi), -Delta psi = w)."""
+    s, nu, T = 16, 1e-2, 1.0
+    w_s, f, adv = _manufactured(s, nu)
+    assert float(adv.abs().max()) > 0.5  # advection is not trivially zero
+    w = ns.solve(w_s, nu, T, record_steps=4, dt=1e-2, f=f, scheme=scheme)
+    torch.testing.assert_close(w, w_s.expand(4, s, s), rtol=0, atol=1e-10)
+    # the same forcing without its advective part is not steady: the test can
+    # see a wrong advection term (an O(1) drift within the horizon)
+    drift = ns.solve(w_s, nu, T, record_steps=1, dt=1e-2, f=f - adv, scheme=scheme)
+    assert float((drift[0] - w_s).abs().max()) > 0.1
+
+
+def _reference_rhs(s, nu, f):
+    """An independent right-hand side: complex FFTs (numpy), velocity from the
+    stream function, the 2/3 rule on the product, diffusion explicit."""
+    np = pytest.importorskip("numpy")
+    k = np.fft.fftfreq(s, d=1.0 / s)
+    KX, KY = np.meshgrid(k, k, indexing="ij")
+    lap = -4 * np.pi**2 * (KX**2 + KY**2)
+    inv = np.where(lap == 0, 0.0, -1.0 / np.where(lap == 0, 1.0, lap))  # psi = w/k^2
+    keep = (np.abs(KX) <= s / 3) & (np.abs(KY) <= s / 3)
+    f_h = np.fft.fft2(f)
+    f_h[0, 0] = 0.0
+
+    def rhs(_t, y):
+        w_h = np.fft.fft2(y.reshape(s, s))
+        psi_h = w_h * inv
+        u = np.real(np.fft.ifft2(2j * np.pi * KY * psi_h))
+        v = np.real(np.fft.ifft2(-2j * np.pi * KX * psi_h))
+        wx = np.real(np.fft.ifft2(2j * np.pi * KX * w_h))
+        wy = np.real(np.fft.ifft2(2j * np.pi * KY * w_h))
+        n_h = np.fft.fft2(u * wx + v * wy) * keep
+        n_h[0, 0] = 0.0
+        return np.real(np.fft.ifft2(-n_h + nu * lap * w_h + f_h)).ravel()
+    return rhs
+
+
+def test_matches_an_independent_solve_of_a_strongly_advected_flow():
+    """GRF vorticity (x 5, so that advection dominates) integrated by an
+    independent implementation (numpy FFTs + scipy's DOP853 at tight tolerance)
+    and by the solver's three schemes at a small step."""
+    integrate = pytest.importorskip("scipy.integrate")
+    s, nu, T = 16, 1e-3, 0.4
+    w0 = ns.initial_vorticity(1, s, seed=3, dtype=F64)[0] * 5
+    f = ns.forcing(s, dtype=F64)
+    sol = integrate.solve_ivp(_reference_rhs(s, nu, f.numpy()), (0.0, T),
+                              w0.numpy().ravel(), method="DOP853", rtol=1e-11,
+                              atol=1e-12)
+    ref = torch.from_numpy(sol.y[:, -1].reshape(s, s))
+    for scheme, dt, tol in (("rk3", 2e-3, 1e-6), ("heun", 1e-3, 1e-5),
+                            ("euler", 2.5e-4, 1e-3)):
+        w = ns.solve(w0, nu, T, record_steps=1, dt=dt, scheme=scheme)[0]
+        err = float((w - ref).norm() / ref.norm())
+        assert err < tol, (scheme, err)
+    # advection moves this flow far: linear (Stokes) evolution is O(1) away, so
+    # a wrong advection term cannot pass the tolerance above
+    kappa = 4 * math.pi**2 * (torch.fft.fftfreq(s, 1 / s, dtype=F64)[:, None] ** 2
+                              + torch.fft.rfftfreq(s, 1 / s, dtype=F64)[None] ** 2)
+    f_h = torch.fft.rfft2(f)
+    f_h[0, 0] = 0
+    decay = torch.exp(-nu * kappa * T)
+    stokes_h = decay * torch.fft.rfft2(w0) + torch.where(
+        kappa > 0, (1 - decay) / (nu * kappa.clamp_min(1e-30)), T) * f_h
+    stokes = torch.fft.irfft2(stokes_h, s=(s, s))
+    assert float((stokes - ref).norm() / ref.norm()) > 1e3 * 1e-6
+
+
+@pytest.mark.parametrize("scheme", ["rk3", "heun", "euler"])
+def test_cfl_guard_names_dt_the_velocity_bound_and_the_limit(scheme):
+    """Taylor-Green vorticity of amplitude 8 pi^2 (max |u| + |v| = 2 pi): a step
+    far above the advective limit must be refused with a message naming dt, the
+    velocity bound and the limit (not return NaN), and the step it suggests must
+    work."""
+    s, nu = 16, 1e-3
+    X, Y = _grid(s)
+    tg = 8 * math.pi**2 * torch.sin(2 * math.pi * X) * torch.sin(2 * math.pi * Y)
+    w0 = tg + 1e-3 * ns.initial_vorticity(1, s, seed=0, dtype=F64)[0]
+    with pytest.raises(ValueError, match=r"dt = 0\.04 .*max\(\|u\| \+ \|v\|\) = "
+                       r"6\.28.*limit") as info:
+        ns.solve(w0, nu, 1.0, dt=0.04, scheme=scheme)
+    safe = float(info.value.args[0].rsplit("dt <= ", 1)[1])
+    assert safe * 2 * math.pi * s <= ns.CFL_LIMITS[scheme] * 1.01
+    # with the default step: a finite answer or a clear error, never silent NaN
+    try:
+        w = ns.solve(w0, nu, 1.0, scheme=scheme)
+    except ValueError as err:
+        assert "dt = " in str(err) and "limit" in str(err)
+    else:
+        assert bool(torch.isfinite(w).all())
+    if scheme == "rk3":  # RK3 is stable on the imaginary axis up to its limit
+        w = ns.solve(w0, nu, 0.2, dt=0.9 * safe, record_steps=1)
+        assert bool(torch.isfinite(w).all())
+        # the Taylor-Green mode is a steady Euler flow: it decays viscously
+        exact = math.exp(-8 * math.pi**2 * nu * 0.2) * tg
+        assert float((w[0] - exact).abs().max() / exact.abs().max()) < 1e-2

@@ -60,14 +60,17 @@ def _sync(device: torch.device) -> None:
 
 
 def measure_step(loss_fn: Callable[[], Tensor], model: torch.nn.Module, *,
-                 repeats: int = 3, warmup: int = 1) -> StepCost:
-    """FLOPs and median wall time of ``loss_fn().backward()`` plus a plain SGD update.
+                 repeats: int = 3, warmup: int = 1, backward: bool = True) -> StepCost:
+    """FLOPs and median wall time of ``loss_fn().backward()`` (one training step
+    without the optimiser's element-wise update), or of ``loss_fn()`` alone under
+    :func:`torch.no_grad` with ``backward=False`` (a sampling or evaluation step).
 
     Args:
         loss_fn: builds the loss of one training batch (it runs the model).
         model: the module whose gradients are cleared between repeats.
         repeats: timed repeats (median reported).
         warmup: untimed calls first.
+        backward: include the backward pass (default).
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
@@ -76,8 +79,11 @@ def measure_step(loss_fn: Callable[[], Tensor], model: torch.nn.Module, *,
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        loss = loss_fn()
-        loss.backward()
+        if backward:
+            loss_fn().backward()
+        else:
+            with torch.no_grad():
+                loss_fn()
 
     with FlopCounterMode(display=False) as counter:
         step()

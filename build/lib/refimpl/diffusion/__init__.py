@@ -3,14 +3,17 @@
 One concept per module: the zero-mean subspace (:mod:`.subspace`), noise schedules
 (:mod:`.schedules`), the VP forward process (:mod:`.forward`), the closed-form
 Gaussian reference (:mod:`.reference`), molecule features (:mod:`.features`), EDM's
-EGNN (:mod:`.egnn`), the diffusion model and its samplers (:mod:`.edm`), the
+EGNN (:mod:`.egnn`), the diffusion model and its samplers (:mod:`.edm`), any
+EDM-style ε-network behind those samplers (:mod:`.adapter`), the
 Gaussian-shortcut sampler (:mod:`.shortcut`), Gaussianity curves and the
 characteristic step (:mod:`.gaussianity`), atom-count distributions
 (:mod:`.nodes`), dense data (:mod:`.data`) and sample metrics (:mod:`.metrics`).
 """
 
+from .adapter import EpsilonModel, EpsilonModelAdapter
 from .data import MoleculeTensors, crop_collate, molecule_tensors
 from .edm import (
+    DiffusionSampler,
     EquivariantDiffusion,
     SampleResult,
     node_mask_from_counts,
@@ -20,7 +23,10 @@ from .egnn import EGNNDynamics, EquivariantBlock, EquivariantUpdate, GCL
 from .features import decode_types, encode, one_hot
 from .forward import q_sample, sample_noise
 from .gaussianity import (
+    CharacteristicStep,
     GaussianityCurves,
+    KS_STATISTICS,
+    characteristic_step,
     PerMoleculeTest,
     T_star,
     covariance_mismatch_kl,
@@ -33,6 +39,7 @@ from .gaussianity import (
     vector_curves,
 )
 from .metrics import (
+    bond_lengths,
     evaluate_samples,
     radius_of_gyration,
     sample_to_molecules,
@@ -53,7 +60,7 @@ from .schedules import (
     cosine_schedule,
     polynomial_schedule,
 )
-from .shortcut import sample_shortcut, shortcut_start_variance
+from .shortcut import sample_shortcut, shortcut_start_variance, shortcut_type_mean
 from .toys import digits_vectors, hexagons
 from .subspace import (
     center,
@@ -64,6 +71,9 @@ from .subspace import (
 )
 
 __all__ = [
+    "EpsilonModel",
+    "EpsilonModelAdapter",
+    "DiffusionSampler",
     "MoleculeTensors",
     "crop_collate",
     "molecule_tensors",
@@ -80,7 +90,10 @@ __all__ = [
     "one_hot",
     "q_sample",
     "sample_noise",
+    "CharacteristicStep",
     "GaussianityCurves",
+    "KS_STATISTICS",
+    "characteristic_step",
     "PerMoleculeTest",
     "T_star",
     "covariance_mismatch_kl",
@@ -91,6 +104,7 @@ __all__ = [
     "pointcloud_curves",
     "random_rotations",
     "vector_curves",
+    "bond_lengths",
     "evaluate_samples",
     "radius_of_gyration",
     "sample_to_molecules",
@@ -110,6 +124,7 @@ __all__ = [
     "polynomial_schedule",
     "sample_shortcut",
     "shortcut_start_variance",
+    "shortcut_type_mean",
     "digits_vectors",
     "hexagons",
     "center",

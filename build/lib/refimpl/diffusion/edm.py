@@ -139,24 +139,26 @@ class SampleResult:
         return self.node_mask.sum(dim=(1, 2)).long()
 
 
-@register_model
-class EquivariantDiffusion(nn.Module):
-    r"""EDM with an EGNN noise predictor, a fixed VP schedule and samplers.
+class DiffusionSampler(nn.Module):
+    r"""EDM's VP schedule, preprocessing and samplers around an ε-prediction network.
+
+    Subclasses provide :meth:`phi`, one network evaluation
+    :math:`\hat\varepsilon(z_t, t/T)` on ``z = [x, h]``;
+    :class:`EquivariantDiffusion` (this package's EGNN) and
+    :class:`~refimpl.diffusion.adapter.EpsilonModelAdapter` (any network with EDM's
+    interface) are the two in this package. Everything else — the ancestral and DDIM
+    reverse steps, the decoder, full, strided and truncated sampling, the NFE
+    counter — lives here and is shared.
 
     Args:
-        num_types: number of atom classes :math:`K` (QM9: 5 with H, 4 without).
-        n_dims: spatial dimension (3).
+        num_types: number of atom classes :math:`K`.
+        n_dims: spatial dimension.
         T: number of diffusion steps.
         schedule, precision: the noise schedule (EDM: ``"polynomial_2"``, 1e-5).
-        hidden_nf: EGNN settings, with ``n_layers``, ``inv_sublayers``,
-            ``attention``, ``tanh``, ``coords_range`` and ``norm_constant`` (see
-            :class:`~.egnn.EGNNDynamics`).
-        center_types: centre the type one-hots per molecule, draw zero-mean type
-            noise, centre the network's type output and re-centre all of
-            :math:`z` in every reverse step (the Gaussian-shortcut recipe; EDM:
-            ``False``).
+        center_types: the network was trained on per-molecule centred type one-hots
+            with zero-mean type noise (the Gaussian-shortcut recipe); the samplers
+            then draw zero-mean type noise and re-centre all of :math:`z` every step.
         type_scale: EDM's normalisation factor of the one-hot (4).
-        loss_normalization: ``"padded"`` (EDM) or ``"molecule"``.
     """
 
     def __init__(
@@ -166,82 +168,44 @@ class EquivariantDiffusion(nn.Module):
         T: int = 1000,
         schedule: str = "polynomial_2",
         precision: float = 1e-5,
-        hidden_nf: int = 256,
-        n_layers: int = 9,
-        inv_sublayers: int = 1,
-        attention: bool = True,
-        tanh: bool = True,
-        coords_range: float = 15.0,
-        norm_constant: float = 1.0,
         center_types: bool = True,
         type_scale: float = 4.0,
-        loss_normalization: str = "padded",
     ):
         super().__init__()
-        for name, value in (("num_types", num_types), ("n_dims", n_dims),
-                            ("hidden_nf", hidden_nf), ("n_layers", n_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"EquivariantDiffusion: {name} must be a positive "
-                                 f"integer, got {value!r}")
-        if loss_normalization not in ("padded", "molecule"):
-            raise ValueError(
-                f"loss_normalization must be 'padded' or 'molecule', "
-                f"got {loss_normalization!r}"
-            )
+        for name, v in dict(num_types=num_types, n_dims=n_dims).items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be a positive "
+                                 f"integer, got {v!r}")
         if type_scale <= 0:
             raise ValueError(f"type_scale must be positive, got {type_scale}")
         self.num_types, self.n_dims = num_types, n_dims
         self.center_types, self.type_scale = center_types, float(type_scale)
-        self.loss_normalization = loss_normalization
         self.schedule = NoiseSchedule(T, schedule, precision)
-        self.dynamics = EGNNDynamics(
-            num_types,
-            n_dims,
-            hidden_nf,
-            n_layers,
-            inv_sublayers,
-            attention,
-            tanh,
-            coords_range,
-            norm_constant,
-            center_h=center_types,
-        )
-        self._cfg = dict(
-            num_types=num_types,
-            n_dims=n_dims,
-            T=T,
-            schedule=schedule,
-            precision=precision,
-            hidden_nf=hidden_nf,
-            n_layers=n_layers,
-            inv_sublayers=inv_sublayers,
-            attention=attention,
-            tanh=tanh,
-            coords_range=coords_range,
-            norm_constant=norm_constant,
-            center_types=center_types,
-            type_scale=type_scale,
-            loss_normalization=loss_normalization,
-        )
         self.nfe = 0
 
-    # ------------------------------------------------------------------ basics
     @property
     def T(self) -> int:
         return self.schedule.T
 
-    def config(self) -> dict:
-        return dict(self._cfg)
+    def phi(self, z: Tensor, t: Union[Tensor, int], node_mask: Tensor) -> Tensor:
+        r"""One network evaluation :math:`\hat\varepsilon(z_t, t/T)`,
+        ``[B, N, D + K]`` (implemented by subclasses; must increment :attr:`nfe`)."""
+        raise NotImplementedError
 
-    def reset_parameters(self) -> None:
-        self.dynamics.reset_parameters()
-
-    def extra_repr(self) -> str:
-        return (
-            f"num_types={self.num_types}, T={self.T}, "
-            f"center_types={self.center_types}, "
-            f"loss_normalization={self.loss_normalization!r}"
-        )
+    def _device_dtype(self) -> tuple[torch.device, torch.dtype]:
+        """The first parameter's (else the first floating buffer's outside the
+        schedule) device and dtype; the schedule's device and the default dtype for
+        a network without either."""
+        p = next(self.parameters(), None)
+        if p is None:
+            p = next(
+                (b for n, b in self.named_buffers()
+                 if not n.startswith("schedule.") and b.is_floating_point()),
+                None,
+            )
+        if p is None:
+            return self.schedule.gamma_table.device, torch.get_default_dtype()
+        return p.device, p.dtype
 
     def encode(self, x: Tensor, onehot: Tensor, node_mask: Tensor) -> Tensor:
         """The preprocessed state :math:`z_0 = [x, h]` ``[B, N, D+K]``."""
@@ -263,17 +227,6 @@ class EquivariantDiffusion(nn.Module):
         )
         return torch.cat([xc, h], dim=-1)
 
-    def phi(self, z: Tensor, t: Union[Tensor, int], node_mask: Tensor) -> Tensor:
-        r"""One network evaluation :math:`\hat\varepsilon(z_t, t/T)` (counted in
-        :attr:`nfe`)."""
-        self.nfe += 1
-        t = torch.as_tensor(t, device=z.device)
-        tau = (t.to(z.dtype) / self.T).reshape(-1)
-        eps_x, eps_h = self.dynamics(
-            z[..., : self.n_dims], z[..., self.n_dims :], tau, node_mask
-        )
-        return torch.cat([eps_x, eps_h], dim=-1)
-
     def _noise(
         self, like: Tensor, node_mask: Tensor, generator: Optional[torch.Generator]
     ) -> Tensor:
@@ -292,83 +245,6 @@ class EquivariantDiffusion(nn.Module):
         x = center(z[..., : self.n_dims], node_mask, validate=False)
         return torch.cat([x, z[..., self.n_dims :] * node_mask], dim=-1)
 
-    # ---------------------------------------------------------------- training
-    def sample_timesteps(
-        self,
-        batch_size: int,
-        t_max: Optional[int] = None,
-        *,
-        device: Optional[torch.device] = None,
-        generator: Optional[torch.Generator] = None,
-    ) -> Tensor:
-        r""":math:`t \sim \mathcal{U}\{0, \dots, t_{\max}\}` per molecule (``[B]``)."""
-        t_max = self.T if t_max is None else t_max
-        if not isinstance(t_max, int) or not 1 <= t_max <= self.T:
-            raise ValueError(
-                f"t_max must be an integer in [1, T={self.T}], got {t_max!r}"
-            )
-        return torch.randint(
-            0, t_max + 1, (batch_size,), device=device, generator=generator
-        )
-
-    def forward(
-        self,
-        x: Tensor,
-        onehot: Tensor,
-        node_mask: Tensor,
-        *,
-        t_max: Optional[int] = None,
-        t: Optional[Tensor] = None,
-        generator: Optional[torch.Generator] = None,
-        reduction: str = "mean",
-    ) -> Tensor:
-        r"""The training loss (see the module docstring).
-
-        Args:
-            x: coordinates ``[B, N, D]``; onehot: ``[B, N, K]``;
-                node_mask: ``[B, N, 1]``.
-            t_max: largest training step (``T`` for EDM, ``T*`` for truncated training).
-            t: optional fixed steps ``[B]`` (tests, evaluation at a given ``t``).
-            generator: optional generator for ``t`` and the noise.
-            reduction: ``"mean"`` over molecules or ``"none"`` (``[B]``).
-        """
-        z0 = self.encode(x, onehot, node_mask)
-        weight = next(self.parameters(), None)
-        if (weight is not None and x.dtype != weight.dtype
-                and not torch.is_autocast_enabled(x.device.type)):
-            raise TypeError(
-                f"x has dtype {x.dtype} but the model's parameters are {weight.dtype}; "
-                f"pass x.to({weight.dtype}) (and onehot, node_mask) or convert the "
-                f"model with .to({x.dtype})")
-        B, N, F = z0.shape
-        if B == 0:
-            raise ValueError("EquivariantDiffusion got an empty batch (x of shape "
-                             f"{tuple(x.shape)}); expected at least one molecule")
-        if t is None:
-            t = self.sample_timesteps(B, t_max, device=z0.device, generator=generator)
-        else:
-            t = torch.as_tensor(t, device=z0.device).reshape(-1)
-            if t.numel() != B:
-                raise ValueError(
-                    f"t must hold one step per molecule ({B}), got {t.numel()}"
-                )
-        eps = self._noise(z0, node_mask, generator)
-        zt = q_sample(self.schedule, z0, t, node_mask, eps)
-        sq = (eps - self.phi(zt, t, node_mask)).pow(2) * node_mask
-        err_x = sq[..., : self.n_dims].sum(dim=(1, 2))
-        err = torch.where(t == 0, err_x, sq.sum(dim=(1, 2)))
-        if self.loss_normalization == "padded":
-            denom = torch.full_like(err, float(F * N))
-        else:
-            denom = node_mask.sum(dim=(1, 2)) * F
-        loss = 0.5 * err / denom
-        if reduction == "none":
-            return loss
-        if reduction != "mean":
-            raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-        return loss.mean()
-
-    # ---------------------------------------------------------------- sampling
     def posterior(
         self,
         z_t: Tensor,
@@ -457,6 +333,7 @@ class EquivariantDiffusion(nn.Module):
         *,
         start_t: Optional[int] = None,
         start_variance: Union[float, Sequence[float]] = 1.0,
+        start_type_mean: Optional[Sequence[float]] = None,
         stride: Optional[int] = None,
         n_steps: Optional[int] = None,
         timesteps: Optional[Sequence[int]] = None,
@@ -476,6 +353,11 @@ class EquivariantDiffusion(nn.Module):
             num_atoms: atom counts ``[B]`` (each ≥ 2).
             start_t: first step (default ``T``).
             start_variance: variance of the zero-mean Gaussian start (see above).
+            start_type_mean: for a model whose types are *not* centred
+                (``center_types=False``), the mean of the type channels of the
+                start, ``K`` values in normalised units (see
+                :func:`~refimpl.diffusion.shortcut.sample_shortcut`); added on real
+                atoms. Not allowed for a centred model (its start has mean zero).
             stride, n_steps, timesteps: the step sequence (see
                 :func:`timestep_sequence`); ``timesteps`` gives it explicitly.
             method: ``"ancestral"`` (EDM) or ``"ddim"`` (deterministic).
@@ -483,9 +365,8 @@ class EquivariantDiffusion(nn.Module):
             return_chain: also return every intermediate state.
             dtype: computation dtype (default: the parameters' dtype).
         """
-        p = next(self.parameters(), None)
-        device = p.device if p is not None else self.schedule.gamma_table.device
-        dtype = dtype or (p.dtype if p is not None else torch.get_default_dtype())
+        device, default_dtype = self._device_dtype()
+        dtype = dtype or default_dtype
         start_t = self.T if start_t is None else start_t
         if not isinstance(start_t, int) or not 1 <= start_t <= self.T:
             raise ValueError(
@@ -525,6 +406,20 @@ class EquivariantDiffusion(nn.Module):
             )
             * scale
         )
+        if start_type_mean is not None:
+            if self.center_types:
+                raise ValueError(
+                    "start_type_mean is for models with uncentred types; this model "
+                    "centres its types (center_types=True), so its start has mean 0"
+                )
+            mu = torch.as_tensor(start_type_mean, dtype=dtype, device=device)
+            if mu.shape != (self.num_types,) or not bool(torch.isfinite(mu).all()):
+                raise ValueError(
+                    f"start_type_mean must hold {self.num_types} finite numbers, "
+                    f"got {start_type_mean!r}"
+                )
+            z = torch.cat([z[..., : self.n_dims], z[..., self.n_dims :] + mu], -1)
+            z = z * node_mask
         chain = [z] if return_chain else None
         nfe0 = self.nfe
         for t, s in zip(steps[:-1], steps[1:]):
@@ -543,3 +438,185 @@ class EquivariantDiffusion(nn.Module):
             nfe=self.nfe - nfe0,
             chain=torch.stack(chain) if chain is not None else None,
         )
+
+
+@register_model
+class EquivariantDiffusion(DiffusionSampler):
+    r"""EDM with an EGNN noise predictor, a fixed VP schedule and samplers.
+
+    Args:
+        num_types: number of atom classes :math:`K` (QM9: 5 with H, 4 without).
+        n_dims: spatial dimension (3).
+        T: number of diffusion steps.
+        schedule, precision: the noise schedule (EDM: ``"polynomial_2"``, 1e-5).
+        hidden_nf, n_layers, inv_sublayers, attention, tanh, coords_range,
+            norm_constant: EGNN settings (see :class:`~.egnn.EGNNDynamics`).
+        center_types: centre the type one-hots per molecule, draw zero-mean type
+            noise, centre the network's type output and re-centre all of
+            :math:`z` in every reverse step (the Gaussian-shortcut recipe; EDM:
+            ``False``).
+        type_scale: EDM's normalisation factor of the one-hot (4).
+        loss_normalization: ``"padded"`` (EDM) or ``"molecule"``.
+    """
+
+    def __init__(
+        self,
+        num_types: int,
+        n_dims: int = 3,
+        T: int = 1000,
+        schedule: str = "polynomial_2",
+        precision: float = 1e-5,
+        hidden_nf: int = 256,
+        n_layers: int = 9,
+        inv_sublayers: int = 1,
+        attention: bool = True,
+        tanh: bool = True,
+        coords_range: float = 15.0,
+        norm_constant: float = 1.0,
+        center_types: bool = True,
+        type_scale: float = 4.0,
+        loss_normalization: str = "padded",
+    ):
+        for name, value in (("hidden_nf", hidden_nf), ("n_layers", n_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EquivariantDiffusion: {name} must be a positive "
+                                 f"integer, got {value!r}")
+        if loss_normalization not in ("padded", "molecule"):
+            raise ValueError(
+                f"loss_normalization must be 'padded' or 'molecule', "
+                f"got {loss_normalization!r}"
+            )
+        super().__init__(
+            num_types, n_dims, T, schedule, precision, center_types, type_scale
+        )
+        self.loss_normalization = loss_normalization
+        self.dynamics = EGNNDynamics(
+            num_types,
+            n_dims,
+            hidden_nf,
+            n_layers,
+            inv_sublayers,
+            attention,
+            tanh,
+            coords_range,
+            norm_constant,
+            center_h=center_types,
+        )
+        self._cfg = dict(
+            num_types=num_types,
+            n_dims=n_dims,
+            T=T,
+            schedule=schedule,
+            precision=precision,
+            hidden_nf=hidden_nf,
+            n_layers=n_layers,
+            inv_sublayers=inv_sublayers,
+            attention=attention,
+            tanh=tanh,
+            coords_range=coords_range,
+            norm_constant=norm_constant,
+            center_types=center_types,
+            type_scale=type_scale,
+            loss_normalization=loss_normalization,
+        )
+
+    # ------------------------------------------------------------------ basics
+    def config(self) -> dict:
+        return dict(self._cfg)
+
+    def reset_parameters(self) -> None:
+        self.dynamics.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_types={self.num_types}, T={self.T}, "
+            f"center_types={self.center_types}, "
+            f"loss_normalization={self.loss_normalization!r}"
+        )
+
+    def phi(self, z: Tensor, t: Union[Tensor, int], node_mask: Tensor) -> Tensor:
+        r"""One network evaluation :math:`\hat\varepsilon(z_t, t/T)` (counted in
+        :attr:`nfe`)."""
+        self.nfe += 1
+        t = torch.as_tensor(t, device=z.device)
+        tau = (t.to(z.dtype) / self.T).reshape(-1)
+        eps_x, eps_h = self.dynamics(
+            z[..., : self.n_dims], z[..., self.n_dims :], tau, node_mask
+        )
+        return torch.cat([eps_x, eps_h], dim=-1)
+
+    # ---------------------------------------------------------------- training
+    def sample_timesteps(
+        self,
+        batch_size: int,
+        t_max: Optional[int] = None,
+        *,
+        device: Optional[torch.device] = None,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tensor:
+        r""":math:`t \sim \mathcal{U}\{0, \dots, t_{\max}\}` per molecule (``[B]``)."""
+        t_max = self.T if t_max is None else t_max
+        if not isinstance(t_max, int) or not 1 <= t_max <= self.T:
+            raise ValueError(
+                f"t_max must be an integer in [1, T={self.T}], got {t_max!r}"
+            )
+        return torch.randint(
+            0, t_max + 1, (batch_size,), device=device, generator=generator
+        )
+
+    def forward(
+        self,
+        x: Tensor,
+        onehot: Tensor,
+        node_mask: Tensor,
+        *,
+        t_max: Optional[int] = None,
+        t: Optional[Tensor] = None,
+        generator: Optional[torch.Generator] = None,
+        reduction: str = "mean",
+    ) -> Tensor:
+        r"""The training loss (see the module docstring).
+
+        Args:
+            x: coordinates ``[B, N, D]``; onehot: ``[B, N, K]``;
+                node_mask: ``[B, N, 1]``.
+            t_max: largest training step (``T`` for EDM, ``T*`` for truncated training).
+            t: optional fixed steps ``[B]`` (tests, evaluation at a given ``t``).
+            generator: optional generator for ``t`` and the noise.
+            reduction: ``"mean"`` over molecules or ``"none"`` (``[B]``).
+        """
+        z0 = self.encode(x, onehot, node_mask)
+        weight = next(self.parameters(), None)
+        if (weight is not None and x.dtype != weight.dtype
+                and not torch.is_autocast_enabled(x.device.type)):
+            raise TypeError(
+                f"x has dtype {x.dtype} but the model's parameters are {weight.dtype}; "
+                f"pass x.to({weight.dtype}) (and onehot, node_mask) or convert the "
+                f"model with .to({x.dtype})")
+        B, N, F = z0.shape
+        if B == 0:
+            raise ValueError("EquivariantDiffusion got an empty batch (x of shape "
+                             f"{tuple(x.shape)}); expected at least one molecule")
+        if t is None:
+            t = self.sample_timesteps(B, t_max, device=z0.device, generator=generator)
+        else:
+            t = torch.as_tensor(t, device=z0.device).reshape(-1)
+            if t.numel() != B:
+                raise ValueError(
+                    f"t must hold one step per molecule ({B}), got {t.numel()}"
+                )
+        eps = self._noise(z0, node_mask, generator)
+        zt = q_sample(self.schedule, z0, t, node_mask, eps)
+        sq = (eps - self.phi(zt, t, node_mask)).pow(2) * node_mask
+        err_x = sq[..., : self.n_dims].sum(dim=(1, 2))
+        err = torch.where(t == 0, err_x, sq.sum(dim=(1, 2)))
+        if self.loss_normalization == "padded":
+            denom = torch.full_like(err, float(F * N))
+        else:
+            denom = node_mask.sum(dim=(1, 2)) * F
+        loss = 0.5 * err / denom
+        if reduction == "none":
+            return loss
+        if reduction != "mean":
+            raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+        return loss.mean()

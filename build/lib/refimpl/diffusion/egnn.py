@@ -23,7 +23,15 @@ recipe. Time enters as the extra node feature :math:`t/T`.
 Implementation notes. The first layer of every pair MLP acts on
 :math:`[h_i, h_j, e_{ij}]`; it is evaluated as
 :math:`W_a h_i + W_b h_j + W_e e_{ij} + b` (the same ``nn.Linear`` with its weight
-split), which avoids materialising the concatenation. EDM computes a per-layer
+split), which avoids materialising the concatenation. The two SiLU layers of a pair
+MLP have a hand-written backward (:class:`_PairMLP`) that writes every
+``[B, N, N, nf]`` gradient once, and the attention gate times the edge mask
+(``[B, N, N, 1]``) enters the neighbour sum as a batched matrix product instead of
+being multiplied into the messages. The function is unchanged: the plain-autograd
+formulation is kept in :mod:`refimpl.diffusion.egnn_reference` and the tests compare
+outputs and gradients with it (float64, 1e-6); ``benchmarks/egnn_step.py`` times
+both. On a CPU the train step is bounded by these pair-sized passes and by the
+allocator (see the benchmark). EDM computes a per-layer
 ``coords_range / L`` but never uses it: every block uses the full value (15), as
 here. Parameter counts equal EDM's (e.g. 151,241 for ``K = 4``, 64 × 4).
 """
@@ -40,17 +48,218 @@ from .subspace import center
 __all__ = ["EGNNDynamics", "GCL", "EquivariantUpdate", "EquivariantBlock"]
 
 
-def _pair_mlp(mlp: nn.Sequential, h: Tensor, e: Tensor) -> Tensor:
-    """``mlp([h_i, h_j, e_ij])`` for all pairs, ``[B, N, N, out]``."""
-    first: nn.Linear = mlp[0]
-    nf = h.shape[-1]
-    W = first.weight
-    hi = h @ W[:, :nf].T
-    hj = h @ W[:, nf : 2 * nf].T
-    pre = hi.unsqueeze(2) + hj.unsqueeze(1) + e @ W[:, 2 * nf :].T
-    if first.bias is not None:
-        pre = pre + first.bias
-    return mlp[1:](pre)
+#: Pair features (``pairs x nf``) per chunk of the pair computations on a CPU (2 MB
+#: of float32: the book configuration, batch 64 of at most 9 atoms and nf 64, is one
+#: chunk; smaller chunks did not measurably help on the project's CPU and multiply
+#: the number of operations). On other devices the whole batch is one chunk.
+PAIR_CHUNK = 1 << 19
+
+_silu = torch.nn.functional.silu
+_silu_bw = torch.ops.aten.silu_backward
+
+
+def _chunks(B: int, N: int, nf: int, device: torch.device) -> list[slice]:
+    if device.type != "cpu":
+        return [slice(0, B)]
+    c = max(1, PAIR_CHUNK // max(1, N * N * nf))
+    return [slice(i, min(i + c, B)) for i in range(0, B, c)]
+
+
+def _linear2d(a: Tensor, W: Tensor, b: Optional[Tensor]) -> Tensor:
+    return a @ W.t() if b is None else torch.addmm(b, a, W.t())
+
+
+class _PairWeights:
+    """The first two layers of a pair MLP, with the first layer's weight split into
+    the :math:`h_i`, :math:`h_j` and :math:`e_{ij}` blocks."""
+
+    def __init__(self, h: Tensor, W1: Tensor, b1: Optional[Tensor], W2: Tensor,
+                 b2: Optional[Tensor]):
+        B, N, nf = h.shape
+        self.nf = nf
+        self.W1, self.b1, self.W2, self.b2 = W1, b1, W2, b2
+        h2 = h.reshape(B * N, nf)
+        # Node-level parts of the first layer (computed once for all pairs).
+        self.hi = _linear2d(h2, W1[:, :nf], b1).view(B, N, -1)
+        self.hj = (h2 @ W1[:, nf : 2 * nf].t()).view(B, N, -1)
+        self.We_t = W1[:, 2 * nf :].t()
+
+    def forward(self, e: Tensor, sl: slice) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(pre1, a1, pre2, a2)`` of the pairs of molecules ``sl``, each
+        ``[P, F]`` with ``P = c N N``."""
+        hi, hj = self.hi[sl], self.hj[sl]
+        c, N, F = hi.shape
+        P = c * N * N
+        pre1 = (hi.unsqueeze(2) + hj.unsqueeze(1)).view(P, F)
+        pre1.addmm_(e[sl].reshape(P, -1), self.We_t)
+        a1 = _silu(pre1)
+        pre2 = _linear2d(a1, self.W2, self.b2)
+        return pre1, a1, pre2, _silu(pre2)
+
+
+class _PairGrads:
+    """Accumulators of the pair-MLP gradients over chunks."""
+
+    def __init__(self, pw: _PairWeights, e: Tensor, need_e: bool):
+        B, N, F = pw.hi.shape
+        self.pw = pw
+        self.gi = pw.hi.new_empty(B, N, F)
+        self.gj = pw.hi.new_empty(B, N, F)
+        self.gW2 = torch.zeros_like(pw.W2)
+        self.gb2 = torch.zeros(F, dtype=pw.W2.dtype, device=pw.W2.device)
+        self.gWe = torch.zeros_like(pw.We_t)
+        self.ge = torch.empty_like(e) if need_e else None
+
+    def add(self, ga2: Tensor, e: Tensor, sl: slice, pre1: Tensor, a1: Tensor,
+            pre2: Tensor) -> None:
+        """Back-propagate ``ga2`` (``[P, F]``, overwritten) through the chunk ``sl``."""
+        pw = self.pw
+        c, N, F = pw.hi[sl].shape
+        P = c * N * N
+        g2 = _silu_bw.grad_input(ga2, pre2, grad_input=ga2)
+        self.gW2.addmm_(g2.t(), a1)
+        self.gb2 += g2.sum(0)
+        g1 = g2 @ pw.W2
+        _silu_bw.grad_input(g1, pre1, grad_input=g1)
+        g14 = g1.view(c, N, N, F)
+        torch.sum(g14, 2, out=self.gi[sl])
+        torch.sum(g14, 1, out=self.gj[sl])
+        e2 = e[sl].reshape(P, -1)
+        self.gWe.addmm_(e2.t(), g1)
+        if self.ge is not None:
+            self.ge[sl] = (g1 @ pw.We_t.t()).view(e[sl].shape)
+
+    def finish(self, h: Tensor, need_h: bool):
+        """``(g_h, g_W1, g_b1, g_W2, g_b2)``."""
+        pw = self.pw
+        B, N, F = self.gi.shape
+        h2 = h.reshape(B * N, -1)
+        gi, gj = self.gi.view(B * N, F), self.gj.view(B * N, F)
+        gW1 = torch.cat([gi.t() @ h2, gj.t() @ h2, self.gWe.t()], dim=1)
+        gb1 = gi.sum(0) if pw.b1 is not None else None
+        gh = None
+        if need_h:
+            nf = pw.nf
+            gh = (gi @ pw.W1[:, :nf] + gj @ pw.W1[:, nf : 2 * nf]).view(B, N, nf)
+        return gh, gW1, gb1, self.gW2, (self.gb2 if pw.b2 is not None else None)
+
+
+class _EdgeAggregate(torch.autograd.Function):
+    r""":math:`M_i = \sum_j g_{ij}\, m_{ij}` with :math:`m_{ij}` the edge MLP
+    (two SiLU layers) and :math:`g_{ij} = \operatorname{sigmoid}(w^\top m_{ij} + b)
+    \cdot \mathrm{edge\_mask}_{ij}` (or the edge mask alone without attention).
+
+    The pair tensors are computed in chunks of molecules that fit in the L2 cache and
+    are never stored: the backward recomputes them chunk by chunk (only the gates,
+    ``[B, N, N]``, are kept)."""
+
+    @staticmethod
+    def forward(ctx, h, e, emask, W1, b1, W2, b2, watt, batt):
+        B, N, _ = h.shape
+        pw = _PairWeights(h, W1, b1, W2, b2)
+        F = pw.hi.shape[-1]
+        agg = h.new_empty(B, N, F)
+        em = emask.reshape(B, N, N)
+        s_all = h.new_empty(B, N, N) if watt is not None else None
+        for sl in _chunks(B, N, F, h.device):
+            a2 = pw.forward(e, sl)[3]
+            c = a2.shape[0] // (N * N)
+            if watt is not None:
+                logit = torch.mv(a2, watt[0])
+                if batt is not None:
+                    logit += batt
+                s = torch.sigmoid(logit).view(c, N, N)
+                s_all[sl] = s
+                g = s * em[sl]
+            else:
+                g = em[sl]
+            agg[sl] = torch.bmm(g.reshape(c * N, 1, N), a2.view(c * N, N, F)).view(
+                c, N, F
+            )
+        ctx.save_for_backward(h, e, emask, W1, b1, W2, b2, watt, batt, s_all)
+        return agg
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gagg):
+        h, e, emask, W1, b1, W2, b2, watt, batt, s_all = ctx.saved_tensors
+        B, N, _ = h.shape
+        pw = _PairWeights(h, W1, b1, W2, b2)
+        F = pw.hi.shape[-1]
+        acc = _PairGrads(pw, e, ctx.needs_input_grad[1])
+        em = emask.reshape(B, N, N)
+        gagg = gagg.contiguous()
+        gwatt = torch.zeros_like(watt) if watt is not None else None
+        gbatt = torch.zeros_like(batt) if batt is not None else None
+        for sl in _chunks(B, N, F, h.device):
+            pre1, a1, pre2, a2 = pw.forward(e, sl)
+            c = a2.shape[0] // (N * N)
+            ga = gagg[sl].reshape(c * N, 1, F)
+            if watt is not None:
+                s = s_all[sl]
+                g = s * em[sl]
+                dg = torch.bmm(a2.view(c * N, N, F), ga.transpose(1, 2)).view(c, N, N)
+                dlogit = dg * g * (1 - s)
+                gwatt[0] += torch.mv(a2.t(), dlogit.reshape(-1))
+                if gbatt is not None:
+                    gbatt += dlogit.sum()
+                coef = torch.stack([g, dlogit], dim=-1).view(c * N, N, 2)
+                rhs = torch.cat([ga, watt.view(1, 1, F).expand(c * N, 1, F)], dim=1)
+                ga2 = torch.bmm(coef, rhs).view(-1, F)
+            else:
+                ga2 = torch.bmm(em[sl].reshape(c * N, N, 1), ga).view(-1, F)
+            acc.add(ga2, e, sl, pre1, a1, pre2)
+        gh, gW1, gb1, gW2, gb2 = acc.finish(h, ctx.needs_input_grad[0])
+        return gh, acc.ge, None, gW1, gb1, gW2, gb2, gwatt, gbatt
+
+
+class _CoordUpdate(torch.autograd.Function):
+    r""":math:`\Delta x_i = \sum_j u_{ij}\, c_{ij}\, \mathrm{edge\_mask}_{ij}` with
+    :math:`c_{ij} = R \tanh(w^\top \phi(h_i, h_j, e_{ij}))` (or without the tanh),
+    :math:`\phi` the coordinate MLP's two SiLU layers; chunked and recomputed like
+    :class:`_EdgeAggregate` (only :math:`w^\top\phi`, ``[B, N, N]``, is kept)."""
+
+    @staticmethod
+    def forward(ctx, h, e, coord_diff, emask, W1, b1, W2, b2, w3, coords_range):
+        B, N, _ = h.shape
+        pw = _PairWeights(h, W1, b1, W2, b2)
+        F = pw.hi.shape[-1]
+        w_all = h.new_empty(B, N, N)
+        for sl in _chunks(B, N, F, h.device):
+            a2 = pw.forward(e, sl)[3]
+            w_all[sl] = torch.mv(a2, w3[0]).view(w_all[sl].shape)
+        coef = _coord_coef(w_all, coords_range) * emask.reshape(B, N, N)
+        ctx.coords_range = coords_range
+        ctx.save_for_backward(h, e, coord_diff, emask, W1, b1, W2, b2, w3, w_all)
+        return (coord_diff * coef.unsqueeze(-1)).sum(dim=2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gtrans):
+        h, e, coord_diff, emask, W1, b1, W2, b2, w3, w_all = ctx.saved_tensors
+        R = ctx.coords_range
+        B, N, _ = h.shape
+        em = emask.reshape(B, N, N)
+        coef = _coord_coef(w_all, R) * em
+        gt = gtrans.unsqueeze(2)
+        gcd = gt * coef.unsqueeze(-1) if ctx.needs_input_grad[2] else None
+        dcoef = (gt * coord_diff).sum(-1) * em
+        dw = dcoef * (R * (1 - torch.tanh(w_all).pow(2))) if R is not None else dcoef
+        pw = _PairWeights(h, W1, b1, W2, b2)
+        F = pw.hi.shape[-1]
+        acc = _PairGrads(pw, e, ctx.needs_input_grad[1])
+        gw3 = torch.zeros_like(w3)
+        for sl in _chunks(B, N, F, h.device):
+            pre1, a1, pre2, a2 = pw.forward(e, sl)
+            d = dw[sl].reshape(-1)
+            gw3[0] += torch.mv(a2.t(), d)
+            acc.add(torch.outer(d, w3[0]), e, sl, pre1, a1, pre2)
+        gh, gW1, gb1, gW2, gb2 = acc.finish(h, ctx.needs_input_grad[0])
+        return gh, acc.ge, gcd, None, gW1, gb1, gW2, gb2, gw3, None
+
+
+def _coord_coef(w: Tensor, coords_range: Optional[float]) -> Tensor:
+    return torch.tanh(w) * coords_range if coords_range is not None else w
 
 
 class GCL(nn.Module):
@@ -89,10 +298,20 @@ class GCL(nn.Module):
     def forward(
         self, h: Tensor, e: Tensor, node_mask: Tensor, edge_mask: Tensor
     ) -> Tensor:
-        m = _pair_mlp(self.edge_mlp, h, e)
-        if self.att_mlp is not None:
-            m = m * self.att_mlp(m)
-        agg = (m * edge_mask).sum(dim=2) / self.normalization_factor
+        att = self.att_mlp[0] if self.att_mlp is not None else None
+        agg = _EdgeAggregate.apply(
+            h,
+            e,
+            edge_mask,
+            self.edge_mlp[0].weight,
+            self.edge_mlp[0].bias,
+            self.edge_mlp[2].weight,
+            self.edge_mlp[2].bias,
+            att.weight if att is not None else None,
+            att.bias if att is not None else None,
+        )
+        if self.normalization_factor != 1:
+            agg = agg / self.normalization_factor
         h = h + self.node_mlp(torch.cat([h, agg], dim=-1))
         return h * node_mask
 
@@ -145,11 +364,22 @@ class EquivariantUpdate(nn.Module):
         node_mask: Tensor,
         edge_mask: Tensor,
     ) -> Tensor:
-        w = _pair_mlp(self.coord_mlp, h, e)
-        w = torch.tanh(w) * self.coords_range if self.tanh else w
-        trans = coord_diff * w * edge_mask
-        x = x + trans.sum(dim=2) / self.normalization_factor
-        return x * node_mask
+        lin1, lin2, lin3 = self.coord_mlp[0], self.coord_mlp[2], self.coord_mlp[4]
+        agg = _CoordUpdate.apply(
+            h,
+            e,
+            coord_diff,
+            edge_mask,
+            lin1.weight,
+            lin1.bias,
+            lin2.weight,
+            lin2.bias,
+            lin3.weight,
+            self.coords_range if self.tanh else None,
+        )
+        if self.normalization_factor != 1:
+            agg = agg / self.normalization_factor
+        return (x + agg) * node_mask
 
     def extra_repr(self) -> str:
         return (f"hidden_nf={self.hidden_nf}, tanh={self.tanh}, "
