@@ -132,6 +132,14 @@ _LABELS = {
     "navier_stokes": "Navier-Stokes", "darcy": "Darcy",
 }
 
+#: Names in verdict sentences.
+_SHORT = {"FNO": "FNO", "UNet": "U-Net", "UNetPlain": "U-Net without normalisation",
+          "DualSpaceFNO": "dual-space FNO",
+          "DualSpaceMultiScale": "dual-space multi-scale",
+          "full": "full dual-space multi-scale",
+          "no_spectral": "variant without spectral parts",
+          "no_multiscale": "variant without multi-scale core"}
+
 #: Every size of the experiment, per scale. ``fno`` is the reference configuration
 #: (its parameter count is the target of the others); ``dual_modes`` the modes of
 #: the dual-space multi-scale model's lift/projection (they cover the 2/3-de-aliased
@@ -831,6 +839,11 @@ def _order(problem: str, model: str) -> tuple[int, int]:
             _ORDER.index(model) if model in _ORDER else n)
 
 
+def _pairs_in_order(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    return sorted(dict.fromkeys((r["problem"], r["model"]) for r in rows),
+                  key=lambda pm: _order(*pm))
+
+
 def summarise(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Mean ± std over seeds of each (problem, model): ``rel_l2_mean``,
     ``rel_l2_std`` (sample std; 0 for one seed), ``low``, ``high``, ``params``,
@@ -1244,8 +1257,9 @@ def paired_comparisons(rows: Sequence[Mapping[str, Any]],
     Seeds present for only one of the two are left out."""
     from refimpl import stats
 
-    problems = list(dict.fromkeys(r["problem"] for r in rows)
-                    if problems is None else problems)
+    if problems is None:
+        problems = sorted(dict.fromkeys(r["problem"] for r in rows),
+                          key=lambda p: _order(p, "")[0])
     out = []
     for pname in problems:
         for a, b in pairs:
@@ -1257,7 +1271,7 @@ def paired_comparisons(rows: Sequence[Mapping[str, Any]],
             out.append(dict(
                 problem=pname, a=a, b=b, n=pr.n, diff=pr.diff, low=pr.low,
                 high=pr.high, p=pr.p, ratio=pr.ratio,
-                verdict=pr.verdict(_LABELS.get(a, a), _LABELS.get(b, b))))
+                verdict=pr.verdict(_SHORT.get(a, a), _SHORT.get(b, b))))
     return out
 
 
@@ -1269,7 +1283,7 @@ def convergence_rows(rows: Sequence[Mapping[str, Any]], epochs: int,
 
     bench = [r for r in rows if r.get("stage", "benchmark") == "benchmark"]
     out = []
-    for pname, name in dict.fromkeys((r["problem"], r["model"]) for r in bench):
+    for pname, name in _pairs_in_order(bench):
         short = [float(r["rel_l2"]) for r in bench if r["problem"] == pname
                  and r["model"] == name and int(r["epochs"]) == epochs]
         long = [float(r["rel_l2"]) for r in bench if r["problem"] == pname
@@ -1285,6 +1299,8 @@ def sweep_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The sweep's validation errors, one row per (problem, model, lr, weight
     decay), with the selected setting marked."""
     sel = select_hyperparameters(rows)
+    rows = sorted(rows, key=lambda r: (_order(r["problem"], r["model"]),
+                                       float(r["lr"]), -float(r["weight_decay"])))
     return [dict(problem=r["problem"], model=r["model"], lr=float(r["lr"]),
                  weight_decay=float(r["weight_decay"]),
                  val_rel_l2=float(r["val_rel_l2"]),
@@ -1299,7 +1315,7 @@ def transfer_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     from refimpl import stats
 
     out = []
-    for pname, name in dict.fromkeys((r["problem"], r["model"]) for r in rows):
+    for pname, name in _pairs_in_order(rows):
         rs = [r for r in rows if r["problem"] == pname and r["model"] == name
               and math.isfinite(float(r["rel_l2_fine"]))]
         if not rs:
@@ -1373,6 +1389,89 @@ def run_spectra_rows(result: BenchmarkResult) -> list[dict[str, Any]]:
             for k, e in enumerate(spec)]
 
 
+#: The comparisons the chapter's verdicts rest on: the dual-space multi-scale
+#: model against each baseline, and the ablation (each variant against the full
+#: model; the plain U-Net against the variant without spectral parts, which is a
+#: U-Net with the dual-space model's lift and head).
+BENCHMARK_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    ("DualSpaceMultiScale", m) for m in MODELS if m != "DualSpaceMultiScale")
+ABLATION_PAIRS: tuple[tuple[str, str], ...] = (
+    ("no_spectral", "full"), ("no_multiscale", "full"), ("UNet", "no_spectral"))
+_PAIRED_COLUMNS = ["problem", "a", "b", "n", "diff", "low", "high", "p", "ratio",
+                   "verdict"]
+
+
+def ablation_rows(rows: Sequence[Mapping[str, Any]], epochs: int | None = None
+                  ) -> list[dict[str, Any]]:
+    """The ablation's rows of a study (``stage == "ablation"``) together with the
+    benchmark's dual-space multi-scale rows (as ``"full"``) and U-Net rows, at
+    ``epochs`` (default: every training length)."""
+    out = []
+    for r in rows:
+        if epochs is not None and int(r["epochs"]) != epochs:
+            continue
+        if r["stage"] == "ablation":
+            out.append(dict(r))
+        elif r["stage"] == "benchmark" and r["model"] == "DualSpaceMultiScale":
+            out.append(dict(r, model="full"))
+        elif r["stage"] == "benchmark" and r["model"] == "UNet":
+            out.append(dict(r))
+    return out
+
+
+def findings(rows: Sequence[Mapping[str, Any]], pairs: Sequence[tuple[str, str]],
+             metric: str = "rel_l2") -> str:
+    """Markdown bullets, one per problem and pair: the verdict of
+    :func:`paired_comparisons` with the mean difference, its 95 % interval and
+    the number of seeds, so that a chapter's conclusions are printed from the
+    numbers rather than typed."""
+    from refimpl.stats import fmt
+
+    lines = []
+    for c in paired_comparisons(rows, pairs, metric=metric):
+        lines.append(
+            f"- {_LABELS.get(c['problem'], c['problem'])}: "
+            f"{c['verdict'][:1].upper()}{c['verdict'][1:]} "
+            f"(difference {_SHORT.get(c['a'], c['a'])} − "
+            f"{_SHORT.get(c['b'], c['b'])} = {fmt(c['diff'])}, 95 % CI "
+            f"[{fmt(c['low'])}, {fmt(c['high'])}], ratio of means "
+            f"{fmt(c['ratio'])}, {c['n']} seeds)")
+    return "\n".join(lines)
+
+
+def study_tables(rows: Sequence[Mapping[str, Any]], epochs: int) -> dict[str, str]:
+    """The Markdown tables of a study (e.g. the committed ``results.csv``):
+    ``sweep``, ``benchmark``, ``paired``, ``convergence``, ``ablation``,
+    ``ablation_paired``, ``transfer`` and the ``findings`` bullets; a section
+    without rows is an empty string."""
+    from refimpl import stats
+
+    bench = [r for r in rows if r["stage"] == "benchmark" and int(r["epochs"]) == epochs]
+    abl = ablation_rows(rows, epochs)
+    sweep = sweep_table(rows)
+    conv = convergence_rows(rows, epochs)
+    trans = transfer_table(bench)
+    paired = paired_comparisons(bench, BENCHMARK_PAIRS)
+    abl_paired = paired_comparisons(abl, ABLATION_PAIRS)
+    return dict(
+        sweep=stats.markdown_table(sweep, ["problem", "model", "lr", "weight_decay",
+                                           "val_rel_l2", "selected"]) if sweep else "",
+        benchmark=markdown_table(summarise(bench)) if bench else "",
+        paired=stats.markdown_table(paired, _PAIRED_COLUMNS) if paired else "",
+        convergence=stats.markdown_table(conv, ["problem", "model", "short", "long",
+                                                "rel_change", "converged"])
+        if conv else "",
+        ablation=markdown_table(summarise(abl)) if abl else "",
+        ablation_paired=stats.markdown_table(abl_paired, _PAIRED_COLUMNS)
+        if abl_paired else "",
+        transfer=stats.markdown_table(trans, ["problem", "model", "n", "train_grid",
+                                              "fine_grid", "ratio", "verdict"])
+        if trans else "",
+        findings="\n".join(t for t in (findings(bench, BENCHMARK_PAIRS),
+                                       findings(abl, ABLATION_PAIRS)) if t),
+    )
+
+
 # ------------------------------------------------------------------------ CLI
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """``python -m refimpl.experiments.dual_space --scale {smoke,book,full,paper}
@@ -1429,10 +1528,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     epochs = int(P["epochs"])
     bench = [r for r in rows if r["stage"] == "benchmark" and int(r["epochs"]) == epochs]
     print(markdown_table(summarise(bench)))
-    print(stats.markdown_table(paired_comparisons(
-        bench, [("DualSpaceMultiScale", m) for m in MODELS
-                if m != "DualSpaceMultiScale"]),
-        ["problem", "a", "b", "n", "diff", "low", "high", "p", "verdict"]))
+    print(stats.markdown_table(paired_comparisons(bench, BENCHMARK_PAIRS),
+                               _PAIRED_COLUMNS))
     print(study_notes(rows, epochs))
     return rows
 

@@ -190,6 +190,13 @@ def test_cli_smoke_runs_the_study_resumably_and_writes_the_chapter_columns(
                     and s["model"] == r["model"] and float(s["lr"]) == hp["lr"]
                     and float(s["weight_decay"]) == hp["weight_decay"]]
             assert len(twin) == 1 and twin[0]["rel_l2"] == r["rel_l2"]
+    # The chapter's committed section renders every table from these rows.
+    tables = ex.study_tables(rows, E)
+    assert all(tables[k] for k in ("sweep", "benchmark", "paired", "convergence",
+                                   "ablation", "ablation_paired", "transfer",
+                                   "findings")), tables
+    assert tables["findings"].count("\n- ") + 1 == len(ex.PROBLEMS) * (
+        len(ex.BENCHMARK_PAIRS) + len(ex.ABLATION_PAIRS))
     readme = (out / "README.md").read_text()
     assert "--double" in readme and "Selected on the validation split" in readme
     assert "Convergence" in readme
@@ -245,7 +252,7 @@ def test_paired_comparisons_and_convergence_from_rows():
     short = [r for r in rows if r["epochs"] == 2]
     (cmp,) = ex.paired_comparisons(short, [("DualSpaceMultiScale", "FNO")])
     assert math.isclose(cmp["diff"], -0.1) and cmp["n"] == 3
-    assert cmp["verdict"].startswith("Dual-space multi-scale is better")
+    assert cmp["verdict"].startswith("dual-space multi-scale is better")
     conv = {r["model"]: r for r in ex.convergence_rows(rows, 2)}
     assert not conv["FNO"]["converged"] and conv["FNO"]["rel_change"] > 0.4
     flat = [dict(r, rel_l2=0.1) for r in rows]
