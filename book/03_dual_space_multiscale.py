@@ -135,11 +135,16 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 #    directly on the requested output grid, followed by a point-wise MLP $Q$.
 #
 # What is from CROP and what is ours is stated in the docstring of
-# `DualSpaceMultiScale`: the lift to a latent grid followed by BatchNorm,
-# GELU and a 3×3 convolution, the residual U-Net core, and the projection at
-# the output resolution followed by BatchNorm and an MLP are CRNO's; the
-# exact blocks of the core, the size of the retained mode block and the
-# default of no coordinate channels are ours.
+# `DualSpaceMultiScale`, checked against the released code
+# (`wenhangao21/ICLR25-CROP`): the lift to a latent grid followed by
+# BatchNorm, GELU and a 3×3 convolution, the residual U-Net core with
+# BatchNorm, and the projection at the output resolution followed by
+# BatchNorm and an MLP are CRNO's; the exact blocks of the core (CRNO's
+# residual blocks act on the skip connections and it resamples bicubically),
+# the size and initialisation of the retained mode block, the optional
+# coordinate channels and domain padding, and the training recipe (CROP:
+# AdamW, a slow step decay over 1000 epochs, the best validation checkpoint)
+# are ours.
 #
 # The lighter relative, `DualSpaceFNO`, puts both kinds of operator *inside
 # every layer*, in parallel:
@@ -415,10 +420,11 @@ plt.show()
 # ## The committed full-scale study
 #
 # The live run above is as long as a reader's machine allows. The `full`
-# scale is sized to converge within two hours of a 2-core CPU (32² grids,
-# more training data, forty epochs; the preset's comment in
-# `refimpl.experiments.dual_space` gives the budget), and its command does
-# everything the issue of fairness asks for:
+# scale trains as long as two hours of a 2-core CPU allow (32² grids, more
+# training data, `PRESETS["full"]["epochs"]` epochs; the preset's comment in
+# `refimpl.experiments.dual_space` gives the budget, and
+# `--estimate` re-measures it on your machine), and its command does what a
+# fair comparison needs:
 #
 # 1. **the same tuning for every model**: a learning-rate / weight-decay
 #    grid (`P["sweep"]`, which contains the FNO's and CROP's published
