@@ -1,12 +1,17 @@
 r"""Chapter 3 benchmark: the dual-space multi-scale model against FNO, U-Net and the
 dual-space FNO block on Navier–Stokes and Darcy, at matched parameter counts.
 
-Run it from the command line (a GPU is used when present)::
+Run the whole study from the command line (a GPU is used when present)::
 
-    python -m refimpl.experiments.dual_space --scale paper --out results/dual_space
+    python -m refimpl.experiments.dual_space --scale full --double --out DIR
 
-or from Python with :func:`run_benchmark` and :func:`run_ablation`, as the chapter
-does. Every size lives in :data:`PRESETS`.
+(:func:`run_study`: a learning-rate / weight-decay sweep on a validation split for
+every model, the benchmark at each model's selected setting, the ablation, the
+resolution transfer and, with ``--double``, the convergence check; resumable;
+``results.csv``, ``spectra.csv`` and ``README.md`` in ``DIR``, by default in the
+cache; ``--estimate`` prints the expected training time from measured step
+times), or from Python with :func:`run_benchmark` and :func:`run_ablation`, as the
+chapter's live run does. Every size lives in :data:`PRESETS`.
 
 **Tasks.**
 
@@ -16,9 +21,9 @@ does. Every size lives in :data:`PRESETS`.
   **directly** (one forward pass for all output steps), not autoregressively as
   FNO-2D does. ``paper``: :math:`\nu = 10^{-5}`, 10 → 10 steps (the FNO / Transolver
   task), solved on 256² with the solver's time step and sub-sampled to 64² by
-  striding, as the FNO data (which used :math:`\Delta t = 10^{-4}`). ``book``:
-  :math:`\nu = 10^{-4}` (the FNO's second viscosity; the first 10 of its 20 output
-  steps), solved directly on the 32² training grid with :math:`\Delta t = 10^{-2}`.
+  striding, as the FNO data (which used :math:`\Delta t = 10^{-4}`). ``book``
+  and ``full``: :math:`\nu = 10^{-4}` (the FNO's second viscosity; the first 10
+  of its 20 output steps), solved directly on the 32² training grid with :math:`\Delta t = 10^{-2}`.
   At :math:`\nu = 10^{-5}` a 32² simulation is under-resolved (checked against a
   128² solution: up to about 20 % apart after 20 time units); at
   :math:`10^{-4}` it stays within a few per cent, and halving :math:`\Delta t`
@@ -26,18 +31,22 @@ does. Every size lives in :data:`PRESETS`.
   identical to the FNO files.
 * *Darcy* (two-phase coefficient :math:`a\in\{3, 12\}` → pressure :math:`u`,
   :mod:`refimpl.pde.darcy`), solved on a grid ``oversample`` times as fine
-  (2 at ``book``, 4 at ``paper``) and sub-sampled.
+  (2 at ``book`` and ``full``, 4 at ``paper``) and sub-sampled.
 
 **Protocol.** All models see the same data, the same loss (relative :math:`L^2`
 on physical units, inputs and outputs standardised with one mean and standard
-deviation per channel from the training set), the same optimiser (Adam,
-learning rate :math:`10^{-3}`, weight decay :math:`10^{-4}`, the FNO paper's),
-the same batch size and number of epochs, the same learning-rate schedule
-(``paper``: the FNO code's, halving the rate every 100 of 500 epochs; ``book``
-and ``smoke``, with a few epochs: cosine decay) and float32 (no mixed
-precision). The FNO keeps its published configuration (:math:`m = 12` modes, 4
-layers, width 20 on Navier–Stokes and 32 on Darcy, coordinate channels, padding
-on Darcy); the other models get the width whose parameter count is closest to
+deviation per channel from the training set), the same optimiser (Adam; in the
+live runs learning rate :math:`10^{-3}` and weight decay :math:`10^{-4}`, the
+FNO paper's, for every model; in :func:`run_study` each model's best setting
+of the preset's ``sweep`` grid on the validation split, the same grid for
+every model), the same batch size and number of epochs, the same
+learning-rate schedule (``full`` and ``paper``: the FNO code's, halving the
+rate every fifth of the training, 100 of 500 epochs at ``paper``; ``book`` and
+``smoke``, with a few epochs: cosine decay) and float32 (no mixed precision).
+On non-periodic Darcy every model with a spectral part gets the FNO's domain
+padding (:func:`model_builders`). The FNO keeps its published configuration
+(:math:`m = 12` modes, 4 layers, width 20 on Navier–Stokes and 32 on Darcy,
+coordinate channels, padding on Darcy); the other models get the width whose parameter count is closest to
 the FNO's (:func:`build_matched_models`, within :math:`\pm10\,\%`). The U-Net
 baseline and the multi-scale core have BatchNorm in every residual block, as
 CRNO's core and the U-Net baselines of CNO and CROP do; without it the U-Net is
@@ -83,7 +92,6 @@ __all__ = [
     "BenchmarkResult",
     "Problem",
     "Standardised",
-    "ablation_effects",
     "ablation_rows",
     "band_errors",
     "build_matched_models",
@@ -114,7 +122,6 @@ __all__ = [
     "sweep_table",
     "train_and_evaluate",
     "transfer_table",
-    "verdict",
     "write_csv",
 ]
 
@@ -914,63 +921,6 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def verdict(summary: Sequence[Mapping[str, Any]], model: str = "DualSpaceMultiScale"
-            ) -> str:
-    """One line per problem: the model with the lowest mean test error, and where
-    ``model`` stands (rank, and its gap to the best other model in units of the
-    larger of the two seed standard deviations)."""
-    lines = []
-    for pname in dict.fromkeys(s["problem"] for s in summary):
-        rows = sorted((s for s in summary if s["problem"] == pname),
-                      key=lambda s: s["rel_l2_mean"])
-        best = rows[0]
-        line = (f"{_LABELS.get(pname, pname)}: lowest error "
-                f"{_LABELS.get(best['model'], best['model'])} "
-                f"({best['rel_l2_mean']:.4f})")
-        mine = [i for i, s in enumerate(rows) if s["model"] == model]
-        if mine and len(rows) > 1:
-            i = mine[0]
-            ours = rows[i]
-            other = rows[1] if i == 0 else rows[0]
-            spread = max(ours["rel_l2_std"], other["rel_l2_std"])
-            gap = other["rel_l2_mean"] - ours["rel_l2_mean"]
-            sigmas = f"{gap / spread:+.1f} std" if spread > 0 else "n/a std"
-            line += (f"; {_LABELS.get(model, model)} ranks {i + 1}/{len(rows)}, "
-                     f"{gap:+.4f} ({sigmas}) vs "
-                     f"{_LABELS.get(other['model'], other['model'])}")
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def ablation_effects(summary: Sequence[Mapping[str, Any]], full: str = "full"
-                     ) -> str:
-    """One line per ablated variant: how much its mean test error differs from the
-    full model's, in absolute terms and in units of the larger seed standard
-    deviation, and whether the removed part therefore helped at this budget."""
-    parts = {"no_spectral": "the spectral lift/projection",
-             "no_multiscale": "the multi-scale core"}
-    lines = []
-    for pname in dict.fromkeys(s["problem"] for s in summary):
-        rows = {s["model"]: s for s in summary if s["problem"] == pname}
-        if full not in rows:
-            continue
-        ref = rows[full]
-        for name, s in rows.items():
-            if name == full:
-                continue
-            delta = s["rel_l2_mean"] - ref["rel_l2_mean"]
-            spread = max(s["rel_l2_std"], ref["rel_l2_std"])
-            sigmas = f"{delta / spread:+.1f} std" if spread > 0 else "n/a std"
-            if spread > 0 and abs(delta) <= 2 * spread:
-                effect = "no clear effect (within 2 std)"
-            else:
-                effect = "it helped" if delta > 0 else "it hurt"
-            lines.append(f"{_LABELS.get(pname, pname)}: removing "
-                         f"{parts.get(name, name)} changes the error by "
-                         f"{delta:+.4f} ({sigmas}): {effect} at this budget")
-    return "\n".join(lines)
-
-
 def plot_error_spectra(result: BenchmarkResult, *, k_split: float | None = None):
     """One panel per problem: the radially binned error spectrum :math:`E(k)` of
     every model (mean over seeds, log scale), the spectrum of the test targets
@@ -1522,7 +1472,8 @@ def study_tables(rows: Sequence[Mapping[str, Any]], epochs: int) -> dict[str, st
     without rows is an empty string."""
     from refimpl import stats
 
-    bench = [r for r in rows if r["stage"] == "benchmark" and int(r["epochs"]) == epochs]
+    bench = [r for r in rows
+             if r["stage"] == "benchmark" and int(r["epochs"]) == epochs]
     abl = ablation_rows(rows, epochs)
     sweep = sweep_table(rows)
     conv = convergence_rows(rows, epochs)
@@ -1613,7 +1564,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                      double=args.double, ablation=not args.no_ablation,
                      device=args.device, progress=args.progress, command=command)
     epochs = int(P["epochs"])
-    bench = [r for r in rows if r["stage"] == "benchmark" and int(r["epochs"]) == epochs]
+    bench = [r for r in rows
+             if r["stage"] == "benchmark" and int(r["epochs"]) == epochs]
     print(markdown_table(summarise(bench)))
     print(stats.markdown_table(paired_comparisons(bench, BENCHMARK_PAIRS),
                                _PAIRED_COLUMNS))
