@@ -181,27 +181,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         tolerance=0.10, ablation_problems=PROBLEMS, norm="batch",
         optim=dict(scheduler="cosine"),
     ),
-    # The ``full`` scale: as close to converged as 2 h of a 2-core CPU allow.
-    # The models and the 32² grid are the book's (the FNO's 8 modes on 32²,
-    # proportionally fewer than its published 12 on 64² and 85²); what grows is
-    # the data (500 training samples instead of 200, and a 100-sample validation
-    # split for the sweep) and the training: 50 epochs = 1250 steps of 20
-    # instead of 150, with the FNO paper's step schedule compressed to the
-    # budget (halve the rate every fifth of the training, 10 of 50 epochs, as
-    # 100 of 500). Budget, from step times measured on the shared 2-core
-    # machine (one torch thread, under contention; ``--estimate`` re-measures):
-    # 50-120 ms per step for the four models and 85-145 ms for the two
-    # ablation variants, so the sweep (2 x 2 grid, seed 0; its selected run is
-    # the benchmark's seed 0), two more benchmark seeds and the ablation (three
-    # seeds) take about 4.5 s per step index, about 95 min, plus about 5 min to
-    # generate the data. A 64² grid would cost about four times as much per
-    # step, 1000 samples twice the steps per epoch. The convergence check
-    # (``--double``: the benchmark at 100 epochs, the schedule stretched with
-    # them) adds about 65 min and is run once after the study. Probes at this
-    # size showed the FNO's Darcy error still falling by about a quarter from
-    # 1000 to 2000 steps, so the committed check, not this comment, says which
-    # models converged. Resolution transfer: the same weights on fresh 64² test
-    # data (Navier-Stokes solved directly on 64², Darcy on 128²).
+    # The ``full`` scale: as close to converged as 2 h of a 2-core CPU allow,
+    # convergence check included. The models and the 32² grid are the book's
+    # (the FNO's 8 modes on 32², proportionally fewer than its published 12 on
+    # 64² and 85²); what grows is the data (500 training samples instead of
+    # 200, and a 100-sample validation split for the sweep) and the training:
+    # 60 epochs = 1500 steps of 20 instead of 150, with the FNO paper's step
+    # schedule compressed to the budget (halve the rate every fifth of the
+    # training, 12 of 60 epochs, as 100 of 500). Budget, from step times
+    # measured on the idle 2-core machine (``--estimate`` re-measures): about
+    # 30 ms per step for the four models and 50 ms for the two ablation
+    # variants with 2 torch threads, so the sweep (2 x 2 grid, seed 0; its
+    # selected run is the benchmark's seed 0), two more benchmark seeds and the
+    # ablation (three seeds) train for about 50 min, the convergence check
+    # (``--double``: the benchmark at 120 epochs, the schedule stretched with
+    # them) for about 35 min more, plus about 5 min to generate the data (one
+    # torch thread: about 1.5 times as long). A 64² grid would cost about four
+    # times as much per step, 1000 samples twice the steps per epoch. Probes at
+    # this size showed the FNO's Darcy error still falling by about a quarter
+    # from 1000 to 2000 steps, so the committed check, not this comment, says
+    # which models converged. Resolution transfer: the same weights on fresh
+    # 64² test data (Navier-Stokes solved directly on 64², Darcy on 128²).
     "full": dict(
         navier_stokes=dict(n_train=500, n_val=100, n_test=100, resolution=32,
                            viscosity=1e-4, T_in=10, T_out=10, dt=1e-2,
@@ -211,9 +211,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                    fno=dict(modes=8, width=12, padding=9 / 85),
                    transfer=dict(resolution=64, n_test=100)),
         n_layers=4, unet_depth=3, dual_depth=2, dual_modes=11, n_res=1,
-        n_res_neck=2, epochs=50, batch_size=20, seeds=(0, 1, 2), band_split=8,
+        n_res_neck=2, epochs=60, batch_size=20, seeds=(0, 1, 2), band_split=8,
         tolerance=0.10, ablation_problems=PROBLEMS, norm="batch",
-        optim=dict(scheduler="step", lr_step_epochs=10, lr_gamma=0.5),
+        optim=dict(scheduler="step", lr_step_epochs=12, lr_gamma=0.5),
         sweep=dict(lr=(1e-3, 3e-3), weight_decay=(1e-4, 1e-6)),
     ),
     "paper": dict(

@@ -241,7 +241,7 @@ def test_doubled_stretches_the_step_schedule_with_the_epochs():
     assert Q["epochs"] == 2 * ex.PRESETS["full"]["epochs"]
     assert Q["optim"]["lr_step_epochs"] == 2 * ex.PRESETS["full"]["optim"][
         "lr_step_epochs"]
-    assert ex.PRESETS["full"]["optim"]["lr_step_epochs"] == 10  # unchanged
+    assert ex.PRESETS["full"]["optim"]["lr_step_epochs"] == 12  # unchanged
 
 
 def test_paired_comparisons_and_convergence_from_rows():
