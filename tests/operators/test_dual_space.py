@@ -253,3 +253,33 @@ def test_dual_space_block_without_local_path_is_a_fourier_layer():
     out = block(delta)
     support = (out.abs().sum(1)[0] > 0).nonzero()
     assert len(support) == 9 and support.min() >= 3 and support.max() <= 5
+
+
+def test_multiscale_padding_is_the_unpadded_model_on_the_zero_padded_input():
+    """With domain padding the model reads the input zero-padded on the high side,
+    synthesises its output on the padded grid and crops it: in eval mode (BN is
+    then point-wise) that equals the unpadded model run on the padded input."""
+    from torch.nn import functional as F
+
+    from refimpl.operators.models.fno import padding_cells
+
+    torch.manual_seed(0)
+    padded = _small_msn(norm="batch", padding=0.125).double().eval()
+    plain = _small_msn(norm="batch").double().eval()
+    plain.load_state_dict(padded.state_dict())  # padding adds no parameter
+    x = torch.randn(2, 2, 16, 16, dtype=torch.float64)
+    p = padding_cells(16, 0.125)
+    assert p > 0
+    with torch.no_grad():
+        out = padded(x)
+        ref = plain(F.pad(x, (0, p, 0, p)))[..., :16, :16]
+        assert out.shape == (2, 3, 16, 16)
+        torch.testing.assert_close(out, ref)
+        assert not torch.allclose(out, plain(x))
+        assert padded(x, output_shape=24).shape == (2, 3, 24, 24)
+        assert padded(x, output_shape=6).shape == (2, 3, 6, 6)
+    assert padded.config()["padding"] == 0.125
+    with pytest.raises(ValueError, match="padding"):
+        _small_msn(padding=1.5)
+    with pytest.raises(ValueError, match="padding"):
+        _small_msn(padding=True)

@@ -33,13 +33,14 @@ from ..layers.grid import grid_2d
 from ..layers.spectral_conv import SpectralConv2d
 from ..layers.unet_blocks import DownBlock2d, ResidualBlock2d, UpBlock2d
 from .base import NeuralOperator
+from .fno import check_padding, padding_cells
 
 __all__ = [
-    "fourier_resample",
     "DualSpaceBlock",
     "DualSpaceFNO",
-    "MultiScaleCore",
     "DualSpaceMultiScale",
+    "MultiScaleCore",
+    "fourier_resample",
 ]
 
 
@@ -422,22 +423,56 @@ class DualSpaceMultiScale(NeuralOperator):
     fronts and interfaces).
 
     **Provenance.** From CROP/CRNO (Gao et al., ICLR 2025, code
-    ``wenhangao21/ICLR25-CROP``, ``scr/CRNO.py``): the spectral lift to a latent
-    grid followed by BN, GELU and a ``3 x 3`` convolution; the residual U-Net core;
-    the spectral projection at the output resolution followed by BN and a point-wise
-    MLP with hidden size :math:`4 d_\text{proj}`; the resolution-independent
-    scaling of the spectral convolutions (CRNO uses ``ortho`` FFTs times
-    ``out_size / in_size``, which equals our ``norm="forward"`` on square grids).
-    Our interpretation: that CRNO is the
-    "dual-space multi-scale model" of Gao et al. (2025) (the paper's architecture
-    table could not be consulted); the FNO-style :math:`2m\times m` mode block
-    (CRNO keeps :math:`(2m-1)\times m`) and
-    the core, a standard residual U-Net built from our
-    :class:`~refimpl.operators.layers.ResidualBlock2d` (GELU; BatchNorm as in
-    CRNO with ``norm="batch"``, the benchmark's setting;
-    average-pool and bilinear resampling instead of CRNO's CNO blocks with bicubic
-    interpolation, 4 blocks per level and 6 in the neck); no coordinate channels
-    by default. The U-Net is Ronneberger et al. (2015).
+    ``wenhangao21/ICLR25-CROP``, ``.../NS_linearDarcy_Poisson/scr/CRNO.py``, class
+    ``CRNO2d``, and ``train.py``, read for this module): the spectral lift to a
+    latent grid followed by BN, GELU and a ``3 x 3`` convolution; a residual U-Net
+    core with BatchNorm; the spectral projection at the output resolution followed
+    by BN and a point-wise MLP with hidden size :math:`4 d_\text{proj}`; the
+    resolution-independent scaling of the spectral convolutions (CRNO uses
+    ``ortho`` FFTs times ``out_size / in_size``, which equals our ``norm="forward"``
+    on square grids). That CRNO is the "dual-space multi-scale model" of Gao et al.
+    (2025) is our interpretation (the paper's architecture table could not be
+    consulted).
+
+    **Where we differ from the released CRNO** (each checked against the code):
+
+    * *Mode block and weights.* CRNO keeps a centred :math:`(2m-1)\times m` block
+      of rFFT modes, ties the :math:`k_2 = 0` column to be Hermitian (real zero
+      mode) and draws the weights with Kaiming-uniform; we keep the FNO's
+      :math:`2m\times m` block with the FNO's weight draw
+      (:class:`~refimpl.operators.layers.SpectralConv2d`).
+    * *Lift width.* CRNO's spectral lift goes to a fixed 16 channels and the
+      ``3 x 3`` convolution to the core's first width; ours goes to ``width``
+      twice (one width to match a parameter budget).
+    * *Core blocks.* CRNO's residual block is conv-BN-LeakyReLU-conv-BN plus the
+      identity; ours (:class:`~refimpl.operators.layers.ResidualBlock2d`) uses
+      GELU and a GELU after the sum. CRNO applies a level's ``N_res`` residual
+      blocks to the *skip* branch only (the down-sampling block reads the
+      un-processed features), resamples with bicubic interpolation inside
+      conv-BN-LeakyReLU "CNO blocks" (also on every skip) and concatenates the
+      lift's skip into the projection; ours applies the blocks in line,
+      down-samples by average pooling and up-samples bilinearly
+      (:class:`~refimpl.operators.layers.DownBlock2d`,
+      :class:`~refimpl.operators.layers.UpBlock2d`), and projects the core's
+      output alone. CRNO's configuration is 3 down-samplings, 4 blocks per level,
+      6 in the neck and 20 projection channels; ours are arguments, sized to the
+      budget of the benchmark.
+    * *Coordinates.* CRNO always appends :math:`(x_1, x_2)`; ours is an option
+      (off by default, on in the benchmark of chapter 3).
+    * *Padding.* CRNO has none (its lift reads the input as periodic, also on
+      Darcy); ``padding`` here is the FNO's domain padding, so that a benchmark
+      can give every model the same treatment of non-periodic data.
+    * *Training recipe* (not part of this module; chapter 3's driver):
+      CROP trains with AdamW (learning rate :math:`10^{-3}`, weight decay
+      :math:`10^{-6}`), StepLR (×0.98 every 10 epochs) for 1000 epochs, batch 16,
+      a relative squared :math:`L^2` loss on min-max normalised data and the
+      best-validation checkpoint (patience 100); chapter 3 gives every model one
+      optimiser and schedule with a learning-rate / weight-decay sweep on a
+      validation split (CROP's weight decay is one of the grid points), a
+      relative :math:`L^2` loss in physical units on per-channel standardised
+      data, and scores the last-epoch model.
+
+    The U-Net is Ronneberger et al. (2015).
 
     Args:
         in_channels (int): input channels :math:`d_a`.
@@ -463,6 +498,14 @@ class DualSpaceMultiScale(NeuralOperator):
             ``False``.
         norm (str | None): normalisation inside the core's residual blocks,
             ``"batch"`` (CRNO's), ``"group"`` or ``None``. Default ``None``.
+        padding (float): domain padding for non-periodic problems, a fraction of
+            the grid as in :class:`~refimpl.operators.models.FNO`: the input is
+            zero-padded on the high side of each axis
+            (:func:`~refimpl.operators.models.fno.padding_cells`) before the
+            spectral lift, so the latent grid spans the padded domain, and the
+            output is synthesised on the padded output grid and cropped. Default
+            ``0`` (none; band-limited inputs then give the same function at every
+            resolution exactly).
 
     Shapes:
         ``(B, in_channels, H, W) -> (B, out_channels, H', W')``;
@@ -493,12 +536,14 @@ class DualSpaceMultiScale(NeuralOperator):
         multiscale: bool = True,
         coordinates: bool = False,
         norm: str | None = None,
+        padding: float = 0.0,
     ) -> None:
         super().__init__()
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.width = check_positive_int(width, "width")
         self.modes = check_positive_int(modes, "modes")
+        self.padding = check_padding(padding)
         self.depth = check_positive_int(depth, "depth", minimum=0)
         self.latent_resolution = check_positive_int(
             latent_resolution, "latent_resolution", minimum=2 * self.modes)
@@ -539,9 +584,7 @@ class DualSpaceMultiScale(NeuralOperator):
         return self.lift(x, output_shape=(n_lat, n_lat))
 
     def _project(self, v: Tensor, out_shape: tuple[int, int]) -> Tensor:
-        if not self.spectral:
-            return fourier_resample(self.proj(v), out_shape)
-        if min(out_shape) < 2 * self.modes:
+        if not self.spectral or min(out_shape) < 2 * self.modes:
             return fourier_resample(self.proj(v), out_shape)
         return self.proj(v, output_shape=out_shape)
 
@@ -549,14 +592,20 @@ class DualSpaceMultiScale(NeuralOperator):
                 ) -> Tensor:
         """Map ``(B, in_channels, H, W)`` to ``(B, out_channels, *output_shape)``."""
         self._check_input(x, min_size=2)
-        out_shape = (tuple(x.shape[-2:]) if output_shape is None
-                     else _check_shape(output_shape))
+        h, w = (tuple(x.shape[-2:]) if output_shape is None
+                else _check_shape(output_shape))
         if self.coordinates:
             grid = grid_2d(*x.shape[-2:], device=x.device, dtype=x.dtype)
             x = torch.cat([x, grid.expand(x.shape[0], -1, -1, -1)], dim=1)
+        if self.padding:
+            x = F.pad(x, (0, padding_cells(x.shape[-1], self.padding),
+                          0, padding_cells(x.shape[-2], self.padding)))
         v = self.lift_conv(F.gelu(self.lift_norm(self._lift(x))))
         v = self.core(v)
-        return self.head(self.proj_norm(self._project(v, out_shape)))
+        # On the padded output grid, then cropped to the domain before the BN.
+        v = self._project(v, (h + padding_cells(h, self.padding),
+                              w + padding_cells(w, self.padding)))[..., :h, :w]
+        return self.head(self.proj_norm(v))
 
     def config(self) -> dict:
         return dict(in_channels=self.in_channels, out_channels=self.out_channels,
@@ -565,4 +614,5 @@ class DualSpaceMultiScale(NeuralOperator):
                     n_res=self.n_res, n_res_neck=self.n_res_neck,
                     projection_channels=self.projection_channels,
                     spectral=self.spectral, multiscale=self.multiscale,
-                    coordinates=self.coordinates, norm=self.norm)
+                    coordinates=self.coordinates, norm=self.norm,
+                    padding=self.padding)

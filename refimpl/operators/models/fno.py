@@ -2,7 +2,8 @@ r"""The Fourier Neural Operator (Li et al., ICLR 2021)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,28 @@ from ..layers.fno_block import FNOBlock2d
 from ..layers.grid import grid_2d
 from .base import NeuralOperator
 
-__all__ = ["FNO"]
+__all__ = ["FNO", "check_padding", "padding_cells"]
+
+
+def check_padding(padding: float) -> float:
+    """``padding`` as a float in ``[0, 1)`` (a fraction of the grid), or a clear
+    error."""
+    if isinstance(padding, bool) or not isinstance(padding, (int, float)) \
+            or not 0.0 <= padding < 1.0:
+        raise ValueError(
+            "padding is a fraction of the grid in [0, 1) (e.g. 0.125 pads 8 "
+            f"cells of 64), got {padding!r}")
+    return float(padding)
+
+
+def padding_cells(n: int, padding: float) -> int:
+    r"""Zero cells appended to an axis of ``n`` nodes for a domain padding of
+    ``padding`` (a fraction): the padded axis has ``round((1 + padding) * (n - 1))``
+    nodes, so its period is :math:`1 + \text{padding}` in physical units on every
+    grid (walls at :math:`x_k = k/(n-1)`); at least one cell when ``padding > 0``."""
+    if padding == 0.0:
+        return 0
+    return max(round((1.0 + padding) * (n - 1)) - n, 1)
 
 
 def _modes_pair(modes: int | Sequence[int]) -> tuple[int, int]:
@@ -111,12 +133,7 @@ class FNO(NeuralOperator):
         self.modes = _modes_pair(modes)
         self.width = check_positive_int(width, "width")
         self.n_layers = check_positive_int(n_layers, "n_layers")
-        if isinstance(padding, bool) or not isinstance(padding, (int, float)) \
-                or not 0.0 <= padding < 1.0:
-            raise ValueError(
-                "padding is a fraction of the grid in [0, 1) (e.g. 0.125 pads 8 "
-                f"cells of 64), got {padding!r}")
-        self.padding = float(padding)
+        self.padding = check_padding(padding)
         self.grid = bool(grid)
         self.projection_channels = check_positive_int(
             projection_channels, "projection_channels")
@@ -149,9 +166,7 @@ class FNO(NeuralOperator):
 
     def padding_cells(self, n: int) -> int:
         """Zero cells appended to an axis of ``n`` nodes (see ``padding``)."""
-        if self.padding == 0.0:
-            return 0
-        return max(round((1.0 + self.padding) * (n - 1)) - n, 1)
+        return padding_cells(n, self.padding)
 
     def forward(self, x: Tensor) -> Tensor:
         m1, m2 = self.modes
