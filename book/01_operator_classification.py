@@ -59,6 +59,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 import refimpl
+import refimpl.runtime
 from refimpl.experiments.operator_classification import (COLUMNS, PARAM_BUDGET,
                                                          PRESETS, TOPIC,
                                                          make_datasets, run_seed)
@@ -72,6 +73,9 @@ from refimpl.stats import markdown_table
 # (PRESETS), shared with the command line that makes the full-scale study.
 SCALE = refimpl.scale()
 P = refimpl.preset(PRESETS)
+# at the paper scale: the estimated run time and the equivalent command line
+_ = refimpl.runtime.announce(
+    "operator_classification", "python -m refimpl.experiments.operator_classification --scale paper --out DIR")
 device = refimpl.device()
 refimpl.seed_everything(0)
 print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")

@@ -71,6 +71,7 @@ import torch
 from IPython.display import Markdown, display
 
 import refimpl
+import refimpl.runtime
 from refimpl.experiments import hidden_physics as hp
 from refimpl.explain import compare_maps, projected_scores, spatial_dependency
 from refimpl.explain import erf_study as study
@@ -93,6 +94,9 @@ EXTRA = {
 }
 SCALE = refimpl.scale()
 P = {**refimpl.preset(hp.PRESETS), **refimpl.preset(EXTRA)}
+# at the paper scale: the estimated run time and the equivalent command line
+_ = refimpl.runtime.announce(
+    "hidden_physics", "python -m refimpl.experiments.hidden_physics --scale paper --out DIR")
 device = refimpl.device()
 refimpl.seed_everything(0)
 print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")

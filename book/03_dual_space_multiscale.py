@@ -69,6 +69,7 @@ import torch
 from IPython.display import Markdown, display
 
 import refimpl
+import refimpl.runtime
 from refimpl.experiments import dual_space as experiment
 from refimpl.operators.models import count_parameters
 from refimpl.operators.models.dual_space import (
@@ -85,6 +86,9 @@ from refimpl.results import committed
 PRESETS = experiment.PRESETS
 SCALE = refimpl.scale()
 P = refimpl.preset(PRESETS)
+# at the paper scale: the estimated run time and the equivalent command line
+_ = refimpl.runtime.announce(
+    "dual_space", "python -m refimpl.experiments.dual_space --scale paper --out DIR")
 device = refimpl.device()
 refimpl.seed_everything(0)
 print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")

@@ -69,6 +69,7 @@ import torch
 from IPython.display import Markdown, display
 
 import refimpl
+import refimpl.runtime
 import refimpl.plotting
 import refimpl.results
 import refimpl.stats
@@ -81,6 +82,9 @@ from refimpl.experiments import gaussian_shortcut as gs
 PRESETS = gs.PRESETS
 SCALE = refimpl.scale()
 P = refimpl.preset(PRESETS)
+# at the paper scale: the estimated run time and the equivalent command line
+_ = refimpl.runtime.announce(
+    "gaussian_shortcut", "python -m refimpl.experiments.gaussian_shortcut study --scale paper --out DIR")
 if P["t_star"] == "measured":  # the full preset measures T* (the rule below)
     P = dict(P, t_star=gs.measure_t_star(P)[0])
 device = refimpl.device()

@@ -70,6 +70,7 @@ from IPython.display import SVG, Markdown, display
 from torch_geometric.explain import Explainer
 
 import refimpl
+import refimpl.runtime
 import refimpl.results
 from refimpl.experiments import rise as X
 from refimpl import stats
@@ -90,6 +91,9 @@ from refimpl.molecules.schnet import SchNetOnEdges
 PRESETS = X.PRESETS  # every size of this chapter, per scale
 SCALE = refimpl.scale()
 P = refimpl.preset(PRESETS)
+# at the paper scale: the estimated run time and the equivalent command line
+_ = refimpl.runtime.announce(
+    "rise", "python -m refimpl.experiments.rise study --scale paper --out DIR")
 device = refimpl.device()
 refimpl.seed_everything(0)
 print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")

@@ -74,8 +74,19 @@ def operator_classification_jobs(scale: str) -> Iterator[Job]:
 # ------------------------------------------------------------------ chapter 2
 def hidden_physics_jobs(scale: str) -> Iterator[Job]:
     from refimpl.experiments import hidden_physics as ex
+    from refimpl.operators.losses import relative_l2
 
-    yield from ex.runtime_jobs(ex.PRESETS[scale], Job)
+    P = ex.PRESETS[scale]
+    # every model per seed and horizon, plus the shuffled-target control (an FNO)
+    steps = P["epochs"] * _batches(P["n_train"], P["batch_size"]) * len(P["seeds"]) \
+        * len(P["times"])
+    x = torch.randn(P["batch_size"], 1, P["resolution"], P["resolution"])
+    y = torch.randn_like(x)
+    factories = ex.model_factories(P)
+    for name in [*P["models"], "shuffled control"]:
+        make = factories["FNO" if name == "shuffled control" else name]
+        model = make()
+        yield Job(f"train {name}", model, lambda m=model: relative_l2(m(x), y), steps)
 
 
 # ------------------------------------------------------------------ chapter 3
@@ -96,17 +107,44 @@ def dual_space_jobs(scale: str) -> Iterator[Job]:
                                         tolerance=float(P["tolerance"]))
         x = torch.randn(P["batch_size"], c_in, s, s)
         y = torch.randn(P["batch_size"], c_out, s, s)
-        steps = P["epochs"] * _batches(cfg["n_train"], P["batch_size"]) * n_seeds
+        per_run = P["epochs"] * _batches(cfg["n_train"], P["batch_size"])
+        # the validation sweep adds its settings but one (seed 0 is reused)
+        sweep = len(ex.sweep_grid(P)) - 1 if P.get("sweep") else 0
         for name, (model, _) in built.items():
             yield Job(f"{problem} train {name}", model,
-                      lambda m=model: relative_l2(m(x), y), steps)
+                      lambda m=model: relative_l2(m(x), y), per_run * (n_seeds + sweep))
+        # the ablation's two variants cost about what the full model costs
+        model = built["DualSpaceMultiScale"][0]
+        yield Job(f"{problem} ablation (2 variants)", model,
+                  lambda m=model: relative_l2(m(x), y), per_run * n_seeds * 2)
 
 
 # ------------------------------------------------------------------ chapter 4
 def gaussian_shortcut_jobs(scale: str) -> Iterator[Job]:
+    from refimpl.diffusion import crop_collate
     from refimpl.experiments import gaussian_shortcut as ex
 
-    yield from ex.runtime_jobs(ex.PRESETS[scale], Job)
+    P = dict(ex.PRESETS[scale])
+    data = ex.load_data(P, progress=False)
+    n_train = len(data.train)
+    refimpl.seed_everything(0)
+    model = ex.build_model(P, data.num_types)
+    batch = crop_collate([data.train[i] for i in range(P["batch_size"])])
+    t_main = P["t_star"] if isinstance(P.get("t_star"), int) else round(0.55 * P["T"])
+    if "arms" in P and "train_seeds" in P:  # the study's plan (full and paper)
+        plan = ex.study_plan(P, t_main)
+        runs, evals = plan["budget_units"], plan["molecule_evaluations"]
+    else:  # book and smoke: the two committed arms, five sampled arms
+        runs = 2
+        evals = P["n_samples"] * len(P["seeds"]) * (P["T"] + 1 + 4 * (t_main + 1))
+    yield Job("train EGNN", model, lambda: model(*batch, t_max=P["T"]),
+              P["epochs"] * _batches(n_train, P["batch_size"]) * runs)
+    x, onehot, mask = batch[:3]
+    t = torch.full((x.shape[0],), t_main)
+    z = torch.cat([x, onehot], -1)
+    yield Job("sample step (one evaluation)", model,
+              lambda: model.phi(z, t, mask).sum(),
+              _batches(evals, x.shape[0]), backward=False)
 
 
 # ------------------------------------------------------------------ chapter 5
