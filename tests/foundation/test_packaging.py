@@ -11,6 +11,7 @@ notebook run from some other folder.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -62,9 +63,14 @@ def _cells_until_loading(path: Path) -> nbformat.NotebookNode:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     site = tmp_path_factory.mktemp("site")
+    # build from a copy: setuptools writes build/ into the source folder
+    src = tmp_path_factory.mktemp("src") / "repo"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "_build", "_vendor", "build", "*.egg-info", "__pycache__",
+        ".pytest_cache", ".ruff_cache"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--no-build-isolation", "--disable-pip-version-check",
-                    "--target", str(site), str(ROOT)], check=True, cwd=site,
+                    "--target", str(site), str(src)], check=True, cwd=site,
                    capture_output=True, timeout=300)
     assert (site / "refimpl" / "bookdata" / "rise" / "schnet_U0_book.pt").is_file()
     assert (site / "refimpl" / "bookdata" / "gaussian_shortcut" / "full.pt").is_file()
