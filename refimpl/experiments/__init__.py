@@ -1,2 +1,21 @@
 """Command-line experiments that reproduce a chapter's tables at any scale
 (``python -m refimpl.experiments.<name> --scale paper``)."""
+
+
+def add_study_arguments(parser, topic: str) -> None:
+    """The options every chapter's study CLI shares: ``--scale``, ``--out``
+    (default ``refimpl.cache_dir(topic, SCALE)``), ``--seeds``, ``--double`` (the
+    convergence check) and ``--device``."""
+    from pathlib import Path
+
+    import refimpl
+
+    parser.add_argument("--scale", choices=list(refimpl.SCALES), default=None)
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output folder (default: refimpl.cache_dir("
+                             f"'{topic}', SCALE))")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="training seeds (default: the preset's)")
+    parser.add_argument("--double", action="store_true",
+                        help="double the epochs (convergence check)")
+    parser.add_argument("--device", default=None, help="default: refimpl.device()")

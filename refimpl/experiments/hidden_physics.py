@@ -55,6 +55,7 @@ import torch
 from torch import nn
 
 import refimpl
+from refimpl.experiments import add_study_arguments
 from refimpl.explain import erf_study as study
 from refimpl.operators.models import CNO, FNO, DeepONet, UNet
 from refimpl.pde import wave
@@ -269,15 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m refimpl.experiments.hidden_physics",
         description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", choices=list(refimpl.SCALES), default=None)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: refimpl.cache_dir("
-                             "'hidden_physics', SCALE))")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="training seeds (default: the preset's)")
-    parser.add_argument("--double", action="store_true",
-                        help="double the epochs (convergence check)")
-    parser.add_argument("--device", default=None, help="default: refimpl.device()")
+    add_study_arguments(parser, TOPIC)
     args = parser.parse_args(argv)
     scale = refimpl.scale(args.scale)
     os.environ["REFIMPL_SCALE"] = scale

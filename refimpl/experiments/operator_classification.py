@@ -36,6 +36,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 import refimpl
+from refimpl.experiments import add_study_arguments
 from refimpl.operators.benchmark import (OperatorData, convergence_rows, darcy_data,
                                          model_factories, train_and_evaluate,
                                          wave_data)
@@ -216,18 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m refimpl.experiments.operator_classification",
         description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", choices=list(refimpl.SCALES), default=None)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: refimpl.cache_dir("
-                             "'operator_classification', SCALE))")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="training seeds (default: the preset's)")
-    parser.add_argument("--double", action="store_true",
-                        help="double the epochs (convergence check)")
+    add_study_arguments(parser, TOPIC)
     parser.add_argument("--plain", type=Path, default=None,
                         help="with --double: the plain run's folder to check "
                              "convergence against (default: its default --out)")
-    parser.add_argument("--device", default=None, help="default: refimpl.device()")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     scale = refimpl.scale(args.scale)
