@@ -20,13 +20,16 @@ training at ``full`` and ``paper``).
 
 Its committed output is ``benchmarks/runtime_estimates.txt``, and the CSV that the
 notebooks read at the ``paper`` scale is ``book/data/runtime_estimates.csv``.
-Measure on an idle machine: CPU step times swing several-fold under contention.
+Measure on an idle machine: CPU step times swing several-fold under contention
+(each row records the 1-minute load average when it was measured; the T4
+estimate depends on the FLOPs only).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -195,6 +198,7 @@ def estimate(topics, scales, repeats: int = 2) -> list[dict]:
                                     backward=job.backward)
                 rows.append(dict(
                     topic=topic, scale=scale, step=job.label,
+                    load_avg=round(os.getloadavg()[0], 1),
                     gflop_per_step=cost.flops / 1e9, cpu_ms_per_step=1e3 * cost.seconds,
                     steps=job.steps, cpu_seconds=cost.seconds * job.steps,
                     t4_seconds=t4_seconds(cost.flops, job.steps)))
@@ -219,7 +223,7 @@ def main(argv=None) -> int:
         totals[key] = (c + r["cpu_seconds"], t + r["t4_seconds"])
     print("\n## Per step\n")
     print(markdown_table(rows, ["topic", "scale", "step", "gflop_per_step",
-                                "cpu_ms_per_step", "steps"]))
+                                "cpu_ms_per_step", "steps", "load_avg"]))
     print("\n## Per chapter (training and the repeated steps above)\n")
     print(markdown_table(
         [dict(topic=k[0], scale=k[1], cpu=human_time(c), t4=human_time(t))
