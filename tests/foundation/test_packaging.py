@@ -2,7 +2,7 @@
 notebook run from some other folder.
 
 * the explicit package list of ``pyproject.toml`` matches the folders on disk;
-* chapters 4 and 5, executed up to their weight-loading cell at the book scale
+* chapters 4 and 5 (their setup, data and weight-loading cells) at the book scale
   from a temporary folder against a ``pip install`` (not editable) of this
   repository, load the committed book weights (``refimpl.bookdata``) without
   training, and write nothing into the installed package or the working folder.
@@ -52,11 +52,15 @@ assert str(refimpl.results.data_root()).startswith(os.environ["EXPECT_SITE"])
 """
 
 
-def _cells_until_loading(path: Path) -> nbformat.NotebookNode:
+def _loading_cells(path: Path) -> nbformat.NotebookNode:
+    """The chapter's setup cell, its data cell and its weight-loading cells, in
+    order (the studies in between are not needed to load weights)."""
     nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    last = max(i for i, c in enumerate(code) if "load_or_train(" in c.source)
-    nb.cells = [nbformat.v4.new_code_cell(_GUARD)] + code[: last + 1]
+    keep = ("refimpl.preset(", "load_data(", "load_or_train(")
+    code = [c for c in nb.cells if c.cell_type == "code"
+            and any(k in c.source for k in keep)]
+    assert any("load_or_train(" in c.source for c in code), path
+    nb.cells = [nbformat.v4.new_code_cell(_GUARD)] + code
     return nb
 
 
@@ -89,7 +93,7 @@ def test_lone_notebook_loads_committed_book_weights(site, tmp_path, chapter, mon
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     before = _snapshot(site)
-    nb = _cells_until_loading(ROOT / "book" / f"{chapter}.ipynb")
+    nb = _loading_cells(ROOT / "book" / f"{chapter}.ipynb")
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(work)}}).execute()
     outputs = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
