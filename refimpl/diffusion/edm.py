@@ -449,8 +449,9 @@ class EquivariantDiffusion(DiffusionSampler):
         n_dims: spatial dimension (3).
         T: number of diffusion steps.
         schedule, precision: the noise schedule (EDM: ``"polynomial_2"``, 1e-5).
-        hidden_nf, n_layers, inv_sublayers, attention, tanh, coords_range,
-            norm_constant: EGNN settings (see :class:`~.egnn.EGNNDynamics`).
+        hidden_nf: EGNN settings, with ``n_layers``, ``inv_sublayers``,
+            ``attention``, ``tanh``, ``coords_range`` and ``norm_constant`` (see
+            :class:`~.egnn.EGNNDynamics`).
         center_types: centre the type one-hots per molecule, draw zero-mean type
             noise, centre the network's type output and re-centre all of
             :math:`z` in every reverse step (the Gaussian-shortcut recipe; EDM:

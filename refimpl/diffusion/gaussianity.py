@@ -381,8 +381,8 @@ def characteristic_step(
     statistics: Optional[Sequence[str]] = None,
     bands: float = 2.0,
 ) -> CharacteristicStep:
-    r"""The rule of spec §5.4: :math:`T^* = \max_S T^*_S(arepsilon_S)` with
-    :math:`arepsilon_S = k\, b_S` (``bands`` = :math:`k` times the statistic's own
+    r"""The rule of spec §5.4: :math:`T^* = \max_S T^*_S(\varepsilon_S)` with
+    :math:`\varepsilon_S = k\, b_S` (``bands`` = :math:`k` times the statistic's own
     noise band).
 
     At :math:`k = 1` a curve that has reached its floor still crosses the band at

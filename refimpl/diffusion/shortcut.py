@@ -115,7 +115,7 @@ def sample_shortcut(
         v_hat: the data variance (one value, or ``(v_x, v_h)``).
         type_mean: atom-type frequencies; required for a model with uncentred
             types (the type-mean correction), not allowed for a centred one.
-        stride, method, generator, **kwargs: passed to ``model.sample``.
+        stride, method, generator, ``**kwargs``: passed to ``model.sample``.
 
     NFE = ``t_star / stride + 1``."""
     _check_model(model)

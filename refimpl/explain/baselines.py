@@ -266,8 +266,8 @@ def tune_gnnexplainer(model: nn.Module, z: Tensor, pos: Tensor, edge_index: Tens
     (:func:`refimpl.explain.fidelity.fidelity`), the criterion RISE optimises.
 
     Returns:
-        ``{"grid": [{"epochs", "lr", "fid_minus", "mask_mean", "above_half"}],
-        "best": {"epochs", "lr"}}``; ``mask_mean`` and ``above_half`` (the mean
+        ``{"grid": [{"epochs", "lr", "fid_minus", "mask_mean", "above_half"}],``
+        ``"best": {"epochs", "lr"}}``; ``mask_mean`` and ``above_half`` (the mean
         soft mask and the fraction above 0.5) show whether the mask moved from its
         start (PyG initialises it around 0.5–0.6).
     """

@@ -99,10 +99,10 @@ __all__ = ["forcing", "initial_vorticity", "default_dt", "solve", "sample",
 W0_LAW = dict(alpha=2.5, tau=7.0, sigma=7.0**1.5)
 _SCHEMES = ("rk3", "heun", "euler")
 _DT64 = {"rk3": 1e-2, "heun": 2e-3, "euler": 1e-3}
-#: Advective CFL limits C_max on dt * max(|u| + |v|) * s (see the module notes):
+#: Advective CFL limits C_max on dt * max(abs(u) + abs(v)) * s (see the module notes):
 #: the imaginary-axis stability reach of the explicit scheme (sqrt 3 for RK3; 1 for
 #: Heun and Euler, a necessary condition only) times 3 / (2 pi), since the largest
-#: de-aliased advective eigenvalue is 2 pi (s / 3) max(|u| + |v|).
+#: de-aliased advective eigenvalue is 2 pi (s / 3) max(abs(u) + abs(v)).
 CFL_LIMITS = {"rk3": 3 * math.sqrt(3) / (2 * math.pi), "heun": 3 / (2 * math.pi),
               "euler": 3 / (2 * math.pi)}
 
