@@ -132,7 +132,7 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 # %% [markdown]
 # ## Six operators in `refimpl`
 #
-# {py:mod}`refimpl.operators.models` implements one representative of each row
+# {py:mod}`refimpl.operators` implements one representative of each row
 # that we train below: {py:class}`~refimpl.operators.models.fno.FNO`,
 # {py:class}`~refimpl.operators.models.unet.UNet`,
 # {py:class}`~refimpl.operators.models.deeponet.DeepONet`,

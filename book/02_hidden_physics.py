@@ -155,7 +155,7 @@ print(f"refimpl {refimpl.__version__} | scale {SCALE} | device {device}")
 # G_t(x_0,\xi)$. On the grid $x_k = k/(n-1)$ the same holds exactly with the
 # weight $h^2$, $h = 1/(n-1)$:
 # $\partial u(x_0,t)/\partial u_0(\xi) = h^2 G_t(x_0,\xi)$. The **analytic
-# dependency map** is $|G_t(x_0,\cdot)|$ (`refimpl.pde.wave.dependency_map`).
+# dependency map** is $|G_t(x_0,\cdot)|$ ({py:func}`refimpl.pde.wave.dependency_map`).
 #
 # **What to expect.** In free space the solution with zero initial velocity
 # is Poisson's formula {cite}`evans2010pde`,
@@ -265,7 +265,7 @@ print("oracle map == h^2 |G_1|:",
 # \phi = \frac{\|g-g_P\|_2}{\|g\|_2},
 # $$
 #
-# `refimpl.explain.projected_scores` returns the **projected signed
+# {py:func}`~refimpl.explain.spatial_dependency.projected_scores` returns the **projected signed
 # correlation** $r_\text{proj}$ (is what the data determine the right
 # kernel?) and the **off-span fraction** $\phi$ (how much of the raw map the
 # data cannot determine). The oracle must score $r_\text{proj} = 1$,
@@ -312,7 +312,7 @@ for name, g in (("oracle", g_oracle), ("blob of width ct", blob.double())):
 # reflected arcs cross. Data: exact wave pairs, split into train / validation
 # / test; point-wise Gaussian normalisers fitted on the training split;
 # relative $L^2$ loss in physical units. `hp.run_cell` trains one model at one
-# horizon (`erf_study`), computes its map at the five probes from test inputs
+# horizon ({py:func}`~refimpl.explain.erf_study.erf_study`), computes its map at the five probes from test inputs
 # (magnitude and signed) and scores it (`score_map`): Pearson $r$ and the
 # relative $L^2$ distance of the max-normalised magnitude maps, $r_\text{proj}$
 # and $\phi$, and the ring-radius error (only while the ring has not reached

@@ -1379,8 +1379,10 @@ def plot_spectrum_bands(spectra: Sequence[Mapping[str, Any]], *,
     import numpy as np
 
     problems = list(dict.fromkeys(r["problem"] for r in spectra))
-    fig, axes = plt.subplots(1, len(problems), figsize=(5.2 * len(problems), 3.8),
-                             squeeze=False)
+    from refimpl.plotting import PAGE_WIDTH_IN
+
+    fig, axes = plt.subplots(1, len(problems), squeeze=False,
+                             figsize=(min(PAGE_WIDTH_IN, 3.8 * len(problems)), 3.4))
     for ax, pname in zip(axes[0], problems, strict=True):
         names = [m for m in dict.fromkeys(r["model"] for r in spectra
                                           if r["problem"] == pname)
