@@ -150,6 +150,61 @@ def saved_activation_bytes(model, batch) -> int:
     return sum(seen.values())
 
 
+def step_flops(model, opt, batch) -> int:
+    """FLOPs of one train step (matrix products only, as
+    :mod:`torch.utils.flop_counter` counts them), deterministic."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    gen = torch.Generator(device=batch[0].device).manual_seed(1)
+    with FlopCounterMode(display=False) as counter:
+        _step(model, opt, batch, gen)
+    return int(counter.get_total_flops())
+
+
+def gemm_rate(rows: int, nf: int, device, seconds: float = 1.0) -> float:
+    """FLOP/s of the pair MLP's dominant product, ``[rows, nf] @ [nf, nf]``, on a
+    hot buffer in a tight loop: the rate a step could reach if it did nothing but
+    these products."""
+    a = torch.randn(rows, nf, device=device)
+    w = torch.randn(nf, nf, device=device)
+    out = torch.empty(rows, nf, device=device)
+    for _ in range(10):
+        torch.mm(a, w, out=out)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(20):
+            torch.mm(a, w, out=out)
+        n += 20
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return 2.0 * rows * nf * nf * n / (time.perf_counter() - t0)
+
+
+def bound(args, batches, K, results) -> dict:
+    """What bounds the step: its matrix-product FLOPs over the rate of the same
+    products on a hot buffer give the time of the products alone, and the measured
+    step over that time bounds the speed-up of any rewrite that keeps the FLOPs."""
+    rows = args.batch * int(batches[0][2].shape[1]) ** 2
+    rate = gemm_rate(rows, args.hidden, args.device)
+    out = {"gemm_gflops_hot": rate / 1e9}
+    for name, ref in (("old", True), ("new", False)):
+        model, opt = _make(args, K, reference=ref)
+        flops = step_flops(model, opt, batches[0])
+        floor_ms = 1e3 * flops / rate
+        step_ms = results[0][f"{name}_ms_median"]
+        out[name] = {"gflop_per_step": flops / 1e9, "products_alone_ms": floor_ms,
+                     "step_ms": step_ms, "max_speedup_same_flops": step_ms / floor_ms}
+        print(
+            f"[bound] {name}: {flops / 1e9:.2f} GFLOP of matrix products per step; "
+            f"at the hot-buffer rate of the [{rows}, {args.hidden}] x "
+            f"[{args.hidden}, {args.hidden}] product ({rate / 1e9:.1f} GFLOP/s) they "
+            f"take {floor_ms:.1f} ms of the measured {step_ms:.1f} ms, so a rewrite "
+            f"with the same products is at most {step_ms / floor_ms:.2f}x faster",
+            flush=True,
+        )
+    return out
+
+
 def tune_malloc() -> bool:
     """Raise glibc's mmap/trim thresholds (process-wide); False if not glibc."""
     try:
@@ -207,6 +262,7 @@ def main(argv=None) -> int:
     results = [compare(args, batches, K, "default allocator")]
     if not args.no_malloc and args.device.type == "cpu" and tune_malloc():
         results.append(compare(args, batches, K, "mallopt thresholds raised"))
+    floor = bound(args, batches, K, results)
     if args.profile:
         model, opt = _make(args, K, reference=False)
         _time(model, opt, batches, 3, args.device)
@@ -217,7 +273,7 @@ def main(argv=None) -> int:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     if args.json:
         args.json.write_text(
-            json.dumps({"saved_bytes": mem, "timings": results}, indent=2) + "\n"
+            json.dumps({"saved_bytes": mem, "timings": results, "bound": floor}, indent=2) + "\n"
         )
     return 0
 
