@@ -32,7 +32,7 @@ import torch
 from .stats import read_csv, write_csv
 
 __all__ = ["data_root", "data_path", "CommittedRun", "committed", "write_run",
-           "machine_description", "TOPICS"]
+           "machine_description", "glue_markdown", "TOPICS"]
 
 #: The topic folders of ``book/data``, one per chapter.
 TOPICS: tuple[str, ...] = ("operator_classification", "hidden_physics", "dual_space",
@@ -106,6 +106,23 @@ def committed(topic: str, scale: str = "full", name: str = "results.csv",
                 f"the committed {topic}/{scale}/{name} lacks the columns {missing}; "
                 f"it has {run.columns}")
     return run
+
+
+def glue_markdown(key: str, text: str) -> None:
+    """Hand ``text`` (Markdown) to the book under ``key``, for a chapter's summary
+    to show with ``{glue:md}`` (MyST-NB's :func:`myst_nb.glue`, not displayed
+    where it is computed). Where MyST-NB is not installed (a notebook opened on
+    Colab) the text is displayed right here instead, so no reader misses it."""
+    if not isinstance(key, str) or not key.isidentifier():
+        raise ValueError(f"key must be an identifier-like string, got {key!r}")
+    from IPython.display import Markdown, display
+
+    try:
+        from myst_nb import glue
+    except ImportError:
+        display(Markdown(text))
+        return
+    glue(key, Markdown(text), display=False)
 
 
 def machine_description(device: torch.device | None = None) -> str:

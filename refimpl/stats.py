@@ -131,12 +131,19 @@ class Paired:
 
     def verdict(self, a: str = "a", b: str = "b", lower_is_better: bool = True) -> str:
         """One phrase: which of ``a`` and ``b`` is better, or that the interval
-        does not resolve them."""
+        does not resolve them. With six or more pairs, a verdict that the
+        Wilcoxon test does not confirm at the same level says so."""
         if not self.resolved:
             return f"{a} and {b} are not resolved (the interval contains 0)"
         a_lower = self.high < 0
         better = a if a_lower == lower_is_better else b
         worse = b if better == a else a
+        if self.n >= 6 and not self.p < 1 - self.confidence:
+            # From six pairs on, the signed-rank test can reach the level; when it
+            # does not, the t interval alone carries the verdict (a borderline
+            # difference, or a few outlying pairs).
+            return (f"{better} is better than {worse} (t interval only; Wilcoxon "
+                    f"p = {fmt(self.p, 2)})")
         return f"{better} is better than {worse}"
 
     def __str__(self) -> str:

@@ -880,6 +880,83 @@ def fidelity_goals(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _budget_list(bs: list[float]) -> str:
+    return ", ".join(f"{b:g}" for b in bs)
+
+
+def study_verdicts(rows: list[dict]) -> list[str]:
+    """The study's outcome in a few Markdown sentences, computed from its rows (the
+    chapter's summary shows them; nothing in them is typed): per metric and matched
+    baseline, the budgets where RISE is resolved better, resolved worse or not
+    resolved (:func:`paired_comparisons`), and the budgets where RISE's fid⁻ is not
+    converged in its steps (:func:`steps_summary`)."""
+    labels = {"fid_minus": "fid⁻ (the kept subgraph preserves the prediction)",
+              "fid_plus": "fid⁺ (removing it changes the prediction)",
+              "precision": "precision on the planted bonds",
+              "recall": "recall of the planted bonds"}
+    out = []
+    for study in ("fidelity", "planted"):
+        comps = paired_comparisons(rows, study)
+        if not comps:
+            continue
+        n = max(c["n"] for c in comps)
+        for key in dict.fromkeys(c["metric"] for c in comps):
+            parts = []
+            for name in dict.fromkeys(c["baseline"] for c in comps):
+                sel = [c for c in comps if c["metric"] == key and c["baseline"] == name]
+                good = [c["B"] for c in sel if c["_paired"].resolved
+                        and (c["_paired"].high < 0) == c["_lower_is_better"]]
+                bad = [c["B"] for c in sel if c["_paired"].resolved
+                       and c["B"] not in good]
+                open_ = [c["B"] for c in sel if not c["_paired"].resolved]
+                words = []
+                for word, bs in (("better", good), ("worse", bad),
+                                 ("not resolved", open_)):
+                    if len(bs) == len(sel):
+                        words.append(f"{word} at every budget")
+                    elif bs:
+                        words.append(f"{word} at B = {_budget_list(bs)}")
+                parts.append(f"{name}: " + ", ".join(words))
+            out.append(f"**{labels[key]}**, RISE against each baseline, paired over "
+                       f"up to {n} molecules — " + "; ".join(parts) + ".")
+    steps = steps_summary(rows)
+    if steps:
+        loose = [r["B"] for r in steps if r["converged (≤ 10 %)"] != "yes"]
+        out.append("**RISE's steps:** with twice the steps its fid⁻ changes by more "
+                   "than 10 % " + (f"at B = {_budget_list(loose)}, so those budgets "
+                                   "are not converged" if loose else
+                                   "at no budget (converged)") + ".")
+    return out
+
+
+def tuning_verdict(tuning: dict) -> str:
+    """One Markdown sentence on GNNExplainer's tuning (``gnn_tuning.json`` of a
+    study): the chosen setting, whether it lies on the edge of the grid, and whether
+    its fid⁻ still changed by more than the tolerance between the two longest
+    runs at the chosen learning rate."""
+    best = tuning["best"]
+    epochs = sorted({int(g["epochs"]) for g in tuning["grid"]})
+    lrs = sorted({float(g["lr"]) for g in tuning["grid"]})
+    edge = []
+    if best["epochs"] == epochs[-1]:
+        edge.append("the most epochs tried")
+    if float(best["lr"]) in (lrs[0], lrs[-1]) and len(lrs) > 1:
+        edge.append("a learning rate at the end of the grid")
+    text = (f"**GNNExplainer's tuning** ({tuning['molecules']} validation molecules, "
+            f"B = {tuning['budget']:g}): {best['epochs']} epochs, lr {best['lr']:g}")
+    if edge:
+        text += " (" + " and ".join(edge) + ")"
+    conv = tuning.get("convergence")
+    if conv:
+        e0, e1 = tuning["convergence_epochs"]
+        c = stats.Convergence(**conv)
+        text += (f"; its fid⁻ went from {stats.fmt(c.short)} at {e0} epochs to "
+                 f"{stats.fmt(c.long)} at {e1}, a {100 * c.rel_change:.0f} % change, "
+                 + ("so it is converged" if c.converged else
+                    f"so it is **not converged** at {100 * c.rtol:.0f} %"))
+    return text + "."
+
+
 def steps_summary(rows: list[dict]) -> list[dict]:
     """RISE's keep-ratio drift with the steps (0 = the uniform radius :math:`Bc`)
     and whether its fid⁻ changes by more than 10 % when the steps are multiplied

@@ -213,3 +213,91 @@ def test_weights_path_by_scale():
     assert smoke.parent.name == "rise" and smoke.name.startswith("schnet_planted_smoke_")
     with pytest.raises(ValueError, match="kind"):
         X._targets("alpha", None)
+
+
+def _fidelity_rows(gap_random, gap_gnn, budgets=(0.2, 0.4), n=8):
+    """Each baseline's fid- is RISE's plus ``gap`` plus per-molecule noise
+    (none when the gap is 0)."""
+    rows = []
+    for b in budgets:
+        for m in range(n):
+            wobble = 0.01 * ((m * 7) % 5)
+            for name, fm in (("RISE", 1.0 + wobble),
+                             ("random edges", 1.0 + gap_random + wobble
+                              + (gap_random != 0) * wobble),
+                             ("GNNExplainer", 1.0 + gap_gnn + wobble
+                              + (gap_gnn != 0) * 2 * wobble)):
+                rows.append(dict.fromkeys(X.COLUMNS, float("nan")) | dict(
+                    study="fidelity", budget=b, method=name, molecule=m, keep=0.1,
+                    fid_minus=fm, fid_plus=3.0 - fm, empty=3.0, spread=1.0))
+    return rows
+
+
+def test_study_verdicts_follow_the_numbers():
+    text = "\n".join(X.study_verdicts(_fidelity_rows(0.5, -0.5)))
+    assert "random edges: better at every budget; GNNExplainer: worse at every " \
+           "budget." in text
+    # flip the sign: the sentence flips with it
+    text = "\n".join(X.study_verdicts(_fidelity_rows(-0.5, 0.5)))
+    assert "random edges: worse at every budget; GNNExplainer: better at every " \
+           "budget." in text
+    # no difference at all: nothing resolved
+    text = "\n".join(X.study_verdicts(_fidelity_rows(0.0, 0.0)))
+    assert text.count("not resolved at every budget") == 4
+    # mixed: better at one budget, not resolved at the other
+    rows = [r for r in _fidelity_rows(0.5, 0.5) if r["budget"] == 0.2] + [
+        r for r in _fidelity_rows(0.0, 0.0) if r["budget"] == 0.4]
+    assert "random edges: better at B = 0.2, not resolved at B = 0.4" in \
+        "\n".join(X.study_verdicts(rows))
+
+
+def test_tuning_verdict_reads_the_grid_edge_and_the_convergence():
+    grid = [{"epochs": e, "lr": lr} for e in (100, 300) for lr in (0.01, 0.1)]
+    tuning = {"grid": grid, "best": {"epochs": 300, "lr": 0.1}, "molecules": 12,
+              "budget": 0.3, "convergence_epochs": [100, 300],
+              "convergence": {"short": 2.0, "long": 1.0, "rel_change": 0.5,
+                              "rtol": 0.1}}
+    text = X.tuning_verdict(tuning)
+    assert "the most epochs tried" in text and "**not converged** at 10 %" in text
+    tuning["convergence"] = {"short": 1.0, "long": 0.98, "rel_change": 0.02, "rtol": 0.1}
+    tuning["best"] = {"epochs": 100, "lr": 0.1}
+    text = X.tuning_verdict(tuning)
+    assert "so it is converged" in text and "most epochs" not in text
+
+
+def test_the_chapters_summary_agrees_with_the_committed_study():
+    """The summary of chapter 5 states, in words, what the committed full-scale
+    rows say; this fails when a new committed run contradicts the prose."""
+    import refimpl.results
+
+    run = refimpl.results.committed("rise", columns=X.COLUMNS)
+    if run is None:
+        pytest.skip("no full-scale study committed")
+    comps = X.paired_comparisons(run.rows, "fidelity")
+
+    def verdicts(metric, baseline):
+        out = []
+        for c in comps:
+            if c["metric"] == metric and c["baseline"] == baseline:
+                p = c["_paired"]
+                out.append(0 if not p.resolved else
+                           (1 if (p.high < 0) == c["_lower_is_better"] else -1))
+        return out
+
+    # "RISE's spheres preserve the prediction better than every geometric and
+    # random baseline ..."
+    for name in ("uniform radius (matched κ)", "shortest edges", "random edges"):
+        assert all(v == 1 for v in verdicts("fid_minus", name)), name
+    # "... and mostly better than tuned GNNExplainer"
+    gnn = verdicts("fid_minus", "GNNExplainer")
+    assert sum(v == 1 for v in gnn) > len(gnn) / 2 and -1 not in gnn
+    # "but GNNExplainer's free masks remove more of what matters (fid+)"
+    gnn_plus = verdicts("fid_plus", "GNNExplainer")
+    assert sum(v == -1 for v in gnn_plus) > len(gnn_plus) / 2
+    # "on the planted bonds gradient saliency is the more precise explainer at
+    # small budgets"
+    planted = [c for c in X.paired_comparisons(run.rows, "planted")
+               if c["metric"] == "precision" and c["baseline"] == "gradient saliency"]
+    smallest = min(c["B"] for c in planted)
+    (c,) = [c for c in planted if c["B"] == smallest]
+    assert c["_paired"].resolved and c["_paired"].high < 0

@@ -42,6 +42,20 @@ def test_paired_difference_and_wilcoxon():
     assert "not resolved" in same.verdict()
 
 
+def test_verdict_says_when_the_wilcoxon_test_does_not_confirm_the_interval():
+    # five large gains and five small losses: the t interval excludes 0, the
+    # signed-rank test (rank sums 40 vs 15) does not reach 5 %
+    d = np.array([1.0, 1.1, 0.9, 1.0, 1.2, -0.05, -0.04, -0.06, -0.03, -0.02])
+    p = stats.paired(d, np.zeros_like(d))
+    assert p.resolved and p.low > 0 and p.p > 0.05
+    assert p.p == pytest.approx(st.wilcoxon(d).pvalue)
+    assert p.verdict("A", "B") == (
+        f"B is better than A (t interval only; Wilcoxon p = {stats.fmt(p.p, 2)})")
+    # fewer than six pairs: the signed-rank test cannot reach 5 %, no remark
+    few = stats.paired([1.0, 1.1, 0.9], [0.0, 0.0, 0.0])
+    assert few.verdict("A", "B") == "B is better than A"
+
+
 def test_wilson_matches_statsmodels_reference_values():
     # reference values of the Wilson score formula (as statsmodels'
     # proportion_confint(method="wilson") prints them)
