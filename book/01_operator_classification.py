@@ -59,6 +59,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 import refimpl
+import refimpl.results
 import refimpl.runtime
 from refimpl.experiments.operator_classification import (COLUMNS, PARAM_BUDGET,
                                                          PRESETS, TOPIC,
@@ -359,6 +360,8 @@ plt.show()
 
 # %%
 run = committed(TOPIC, columns=COLUMNS)
+verdicts = ("No full-scale run has been committed yet (the command is in the "
+            "section *The committed full-scale study*).")
 if run is None:
     display(Markdown(
         "No full-scale run has been committed yet. It is made (resumably) by\n\n"
@@ -378,6 +381,11 @@ else:
         "error), paired over seeds:\n\n" + markdown_table(pairs, columns=[
             "dataset", "model", "reference", "difference", "ratio",
             "verdict"])))
+    verdicts = "\n".join(
+        f"- {p['dataset']}: {p['verdict']} (test error {p['model']} − "
+        f"{p['reference']} = {p['difference']})" for p in pairs)
+# The verdicts, computed from the committed rows, are shown in the summary.
+refimpl.results.glue_markdown("ch1_full_verdicts", verdicts)
 
 # %% [markdown]
 # How to read the paired table: *difference* is the model's test error minus
@@ -403,6 +411,13 @@ else:
 #   grid (CNO), and then part of the transfer error is the resampling itself.
 #   Attention with a $1/n$ quadrature (the Galerkin transformer) is spatial but
 #   grid-agnostic by construction.
+# - The committed full-scale study, each model against the best model of its
+#   task and paired over seeds (computed from its rows; a winner is named only
+#   where the 95 % interval excludes zero):
+#
+#   ```{glue:md} ch1_full_verdicts
+#   :format: myst
+#   ```
 # - `refimpl.operators` keeps layers apart from models; the FNO's spectral
 #   product is a mode-major batched matrix product, and
 #   `benchmarks/fno_throughput.py` compares its training speed with

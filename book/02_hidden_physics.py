@@ -71,6 +71,7 @@ import torch
 from IPython.display import Markdown, display
 
 import refimpl
+import refimpl.results
 import refimpl.runtime
 from refimpl.experiments import hidden_physics as hp
 from refimpl.explain import compare_maps, projected_scores, spatial_dependency
@@ -414,6 +415,8 @@ print("\n".join(study.verdicts(records)))
 
 # %%
 run = committed(hp.TOPIC, columns=hp.COLUMNS)
+lines = ["No full-scale run has been committed yet (the command is in the "
+         "section *The committed full-scale study*)."]
 if run is None:
     display(Markdown(
         "**No full-scale run has been committed yet.** Make it with\n\n"
@@ -437,6 +440,9 @@ else:
                              f"{c['model']} − {ctrl} = {c['paired']}: "
                              f"{c['verdict']}")
     print("\n".join(lines))
+# The verdicts, computed from the committed rows, are shown in the summary.
+refimpl.results.glue_markdown("ch2_full_verdicts",
+                              "\n".join(f"- {line}" for line in lines))
 
 # %% [markdown]
 # Read the committed lines the same way as the live verdicts: the first
@@ -674,7 +680,12 @@ print(f"Navier-Stokes gap grows with eps: {grows}; largest wave gap "
 #   local stencils for the heat kernel, a rank-$p$ basis for DeepONet), on the
 #   data (smooth inputs leave fine-scale sensitivities unidentified) and on
 #   training; the computed verdicts and the committed three-seed study say
-#   which models clear the controls here.
+#   which models clear the controls here. The committed study's verdicts
+#   (computed from its rows; "not resolved" where the interval contains zero):
+#
+#   ```{glue:md} ch2_full_verdicts
+#   :format: myst
+#   ```
 # - For non-linear PDEs the map depends on the input state, so there is no
 #   single ground truth, and any gradient map is a first-order, local
 #   statement.
