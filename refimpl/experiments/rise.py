@@ -43,7 +43,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -955,6 +955,46 @@ def tuning_verdict(tuning: dict) -> str:
                  + ("so it is converged" if c.converged else
                     f"so it is **not converged** at {100 * c.rtol:.0f} %"))
     return text + "."
+
+
+def doubling_summary(rows: list[dict], doubled: list[dict],
+                     methods: Sequence[str] = ("RISE", "GNNExplainer"),
+                     rtol: float = 0.10) -> list[dict]:
+    """The convergence check of a whole study: per budget and metric (fid⁻, fid⁺),
+    each optimised method's mean in the study (``rows``) and in the same study run
+    with ``--double`` (``doubled``: twice RISE's steps and GNNExplainer's epoch
+    grid, re-tuned), flagged by :func:`refimpl.stats.convergence`, and the paired
+    verdict of the first method against the second in both runs."""
+    a, b_name = methods[0], methods[1]
+
+    def short(p) -> str:
+        if p is None:
+            return "—"
+        if not p.resolved:
+            return "not resolved"
+        return f"{a if p.high < 0 else b_name} lower"
+
+    out = []
+    for b in _budgets(rows, "fidelity"):
+        if b not in _budgets(doubled, "fidelity"):
+            continue
+        for key, label, lower in (("fid_minus", "fid⁻", True),
+                                  ("fid_plus", "fid⁺", False)):
+            row: dict[str, Any] = {"B": b, "metric": label}
+            for name in methods:
+                c = stats.convergence(
+                    _values(_select(rows, "fidelity", b, name), key).mean(),
+                    _values(_select(doubled, "fidelity", b, name), key).mean(), rtol)
+                row[f"{name} 1× → 2×"] = (
+                    f"{stats.fmt(c.short)} → {stats.fmt(c.long)} "
+                    f"({100 * c.rel_change:.0f} %{'' if c.converged else ', NOT converged'})")
+            for tag, rs in (("1×", rows), ("2×", doubled)):
+                cmp = _pair(_select(rs, "fidelity", b, a),
+                            _select(rs, "fidelity", b, b_name), key)
+                row[f"paired ({tag})"] = short(cmp)
+            row["better is"] = "lower" if lower else "higher"
+            out.append(row)
+    return out
 
 
 def steps_summary(rows: list[dict]) -> list[dict]:

@@ -301,3 +301,18 @@ def test_the_chapters_summary_agrees_with_the_committed_study():
     smallest = min(c["B"] for c in planted)
     (c,) = [c for c in planted if c["B"] == smallest]
     assert c["_paired"].resolved and c["_paired"].high < 0
+
+
+def test_doubling_summary_compares_the_two_runs():
+    rows = _fidelity_rows(0.5, 0.5)
+    # the doubled run: GNNExplainer improves past RISE, RISE is unchanged
+    doubled = _fidelity_rows(0.5, -0.5)
+    table = X.doubling_summary(rows, doubled)
+    assert [(r["B"], r["metric"]) for r in table] == [
+        (0.2, "fid⁻"), (0.2, "fid⁺"), (0.4, "fid⁻"), (0.4, "fid⁺")]
+    first = table[0]
+    assert first["RISE 1× → 2×"].endswith("(0 %)")
+    assert first["GNNExplainer 1× → 2×"].endswith("NOT converged)")
+    assert first["paired (1×)"] == "RISE lower" and first["paired (2×)"] == "GNNExplainer lower"
+    # a budget missing from the doubled run is left out
+    assert len(X.doubling_summary(rows, [r for r in doubled if r["budget"] == 0.2])) == 2
