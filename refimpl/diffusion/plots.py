@@ -108,11 +108,18 @@ def plot_samples(
     *,
     n: int = 4,
     size: float = 2.0,
+    max_width: float = 7.5,
 ):
     """3-D views of the first ``n`` molecules of each arm (rows), drawn with
-    :func:`refimpl.molecules.view.draw_molecule` (bonds from EDM's distance rule)."""
+    :func:`refimpl.molecules.view.draw_molecule` (bonds from EDM's distance rule).
+    Each view is ``size`` inches square, smaller if the ``n`` columns would be
+    wider than ``max_width`` inches (the book's page width, so that labels are not
+    shrunk below legibility)."""
     from refimpl.molecules.view import draw_molecule
 
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    size = min(float(size), float(max_width) / n)
     rows = len(samples)
     fig = plt.figure(figsize=(size * n, size * rows))
     table = torch.as_tensor(list(atomic_numbers))

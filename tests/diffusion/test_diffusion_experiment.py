@@ -168,3 +168,28 @@ def test_estimate_projects_the_study_time(data):
     est = gs.estimate_study_time(P, data, steps=2)
     assert est["training_runs"] == gs.study_plan(P, TINY["t_star"])["n_runs"] == 7
     assert est["step_seconds"] > 0 and est["total_hours"] > est["training_hours"] > 0
+
+
+def test_plot_samples_fits_the_page_width():
+    from types import SimpleNamespace
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from refimpl.diffusion.plots import plot_samples
+
+    g = torch.Generator().manual_seed(0)
+    res = SimpleNamespace(x=torch.randn(6, 4, 3, generator=g),
+                          node_mask=torch.ones(6, 4, 1),
+                          types=torch.zeros(6, 4, dtype=torch.long))
+    fig = plot_samples({"A": res, "C": res}, (6,), n=6)
+    w, h = fig.get_size_inches()
+    assert w <= 7.5 + 1e-9 and h == pytest.approx(2 * 7.5 / 6)
+    plt.close(fig)
+    fig = plot_samples({"A": res}, (6,), n=2)  # narrow enough: 2 in per view
+    assert tuple(fig.get_size_inches()) == pytest.approx((4.0, 2.0))
+    plt.close(fig)
+    with pytest.raises(ValueError, match="n must be"):
+        plot_samples({"A": res}, (6,), n=0)
