@@ -4,7 +4,10 @@ The tests read the smoke build, ``_build/smoke/_build/html`` (or the folder name
 by ``BOOK_HTML``), and drive Debian's Chromium through Playwright with every
 request that is not a ``file://`` URL blocked, so that they see the book as a
 reader without network would. ``make browser`` sets ``BOOK_HTML`` and
-``CHROMIUM``; then a missing build or browser is an error. A bare ``pytest``
+``CHROMIUM``; then a missing build or browser is an error. ``BOOK_SOURCE`` names
+the checkout the build was made from (default: this one), whose notebooks are
+matched against the build's execution cache, e.g. ``BOOK_HTML=/tmp/clone/_build/html
+BOOK_SOURCE=/tmp/clone`` for a ``make book`` in another clone. A bare ``pytest``
 without them skips these tests (``make unit`` does not collect them at all).
 """
 
@@ -21,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("BOOK_HTML",
                           REPO / "_build" / "smoke" / "_build" / "html")).resolve()
 REQUIRED = "BOOK_HTML" in os.environ
+SOURCE = Path(os.environ.get("BOOK_SOURCE", REPO)).resolve()
 SCREENSHOTS = HTML.parent.parent / "screenshots"
 
 

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from .conftest import CHAPTERS, PAGES, REPO
+from .conftest import CHAPTERS, PAGES, SOURCE
 
 #: elements whose text is code or math source, not prose
 NOT_PROSE = "script, style, pre, code, .highlight, .math, mjx-container, kbd, samp"
@@ -53,7 +53,7 @@ def _computed_tables(html_root: Path, chapter: str) -> int:
     from jupyter_cache import get_cache
 
     cache = get_cache(html_root.parent / ".jupyter_cache")
-    source = nbformat.read(REPO / f"{chapter}.ipynb", as_version=4)
+    source = nbformat.read(SOURCE / f"{chapter}.ipynb", as_version=4)
     _, nb = cache.merge_match_into_notebook(source)
     count = 0
     for cell in nb.cells:
