@@ -25,14 +25,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
 from .stats import read_csv, write_csv
 
 __all__ = ["data_root", "data_path", "CommittedRun", "committed", "write_run",
-           "machine_description", "glue_markdown", "TOPICS"]
+           "machine_description", "glue_markdown", "study_folder", "resumable_part",
+           "TOPICS"]
 
 #: The topic folders of ``book/data``, one per chapter.
 TOPICS: tuple[str, ...] = ("operator_classification", "hidden_physics", "dual_space",
@@ -106,6 +107,38 @@ def committed(topic: str, scale: str = "full", name: str = "results.csv",
                 f"the committed {topic}/{scale}/{name} lacks the columns {missing}; "
                 f"it has {run.columns}")
     return run
+
+
+def study_folder(topic: str, scale: str, out: str | os.PathLike | None = None,
+                 double: bool = False) -> tuple[Path, Path]:
+    """``(out, out/parts)`` of a resumable study, created if needed: ``out`` if
+    given, else :func:`refimpl.cache_dir` ``(topic, scale)`` (``scale-double``
+    for the convergence check)."""
+    from refimpl import cache_dir
+
+    folder = Path(out) if out is not None else cache_dir(
+        topic, scale + ("-double" if double else ""))
+    parts = folder / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    return folder, parts
+
+
+def resumable_part(path: str | os.PathLike, compute: Callable[[], list[dict[str, Any]]],
+                   columns: Sequence[str], label: str = "") -> list[dict[str, Any]]:
+    """The rows of one part of a study (one seed and model, say). A finished part
+    is read back from ``path``; otherwise ``compute()`` makes the rows, which are
+    written to ``path`` atomically (:func:`refimpl.stats.write_csv`) and returned.
+    A run killed at any instant therefore loses at most the part in progress, and
+    a re-run resumes after the last finished part."""
+    path = Path(path)
+    if path.is_file():
+        rows = read_csv(path)
+        if label:
+            print(f"{label}: kept {path}", flush=True)
+        return rows
+    rows = compute()
+    write_csv(rows, path, columns=columns)
+    return rows
 
 
 def glue_markdown(key: str, text: str) -> None:

@@ -47,6 +47,7 @@ import argparse
 import os
 import sys
 import time
+from functools import partial
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,6 @@ from refimpl.explain import erf_study as study
 from refimpl.operators.models import CNO, FNO, DeepONet, UNet
 from refimpl.pde import wave
 from refimpl.pde.sine import sine_basis
-from refimpl.stats import read_csv, write_csv
 
 try:  # the attention operator of chapter 1 (issue 14, first half)
     from refimpl.operators.models import GalerkinTransformer
@@ -224,39 +224,34 @@ def run_study(scale: str, *, out: Path | None = None,
     """The whole study at ``scale``, resumable per (seed, horizon, model) part in
     ``out/parts``; writes ``out/results.csv`` and ``README.md`` (columns
     :data:`COLUMNS`). Returns the CSV's path."""
-    from refimpl.results import write_run
+    from refimpl.results import resumable_part, study_folder, write_run
 
     P = refimpl.preset(PRESETS, scale)
     seeds = tuple(P["seeds"] if seeds is None else seeds)
     epochs = P["epochs"] * (2 if double else 1)
-    out = Path(out) if out is not None else refimpl.cache_dir(
-        TOPIC, scale + ("-double" if double else ""))
-    parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
+    out, parts = study_folder(TOPIC, scale, out, double)
     device = torch.device(device) if device is not None else refimpl.device()
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     names = cell_names(P)
+
+    def train(seed: int, t: float, model: str) -> list[dict[str, Any]]:
+        tic = time.perf_counter()
+        recs = run_cell(P, model, t, seed, epochs=epochs, device=device)
+        new = study.record_rows(recs, seed=seed, epochs=0 if model == BLOB else epochs)
+        rec = recs[0]
+        print(f"seed {seed} t={t:g} {model}: test {rec.test_error:.4f}, "
+              f"r_proj {rec.r_proj:.3f}, phi {rec.mean('phi'):.3f} "
+              f"({time.perf_counter() - tic:.0f} s)", flush=True)
+        return [{c: r[c] for c in COLUMNS} for r in new]
+
     for seed in seeds:
         for t in P["times"]:
             for model in names:
                 tag = model.replace(" ", "_").replace("(", "").replace(")", "")
-                part = parts / f"seed{seed}_t{t:g}_{tag}.csv"
-                if part.is_file():
-                    rows += read_csv(part)
-                    print(f"seed {seed} t={t:g} {model}: kept {part}", flush=True)
-                    continue
-                tic = time.perf_counter()
-                recs = run_cell(P, model, t, seed, epochs=epochs, device=device)
-                new = study.record_rows(recs, seed=seed,
-                                        epochs=0 if model == BLOB else epochs)
-                new = [{c: r[c] for c in COLUMNS} for r in new]
-                write_csv(new, part, columns=COLUMNS)
-                rows += new
-                rec = recs[0]
-                print(f"seed {seed} t={t:g} {model}: test {rec.test_error:.4f}, "
-                      f"r_proj {rec.r_proj:.3f}, phi {rec.mean('phi'):.3f} "
-                      f"({time.perf_counter() - tic:.0f} s)", flush=True)
+                rows += resumable_part(parts / f"seed{seed}_t{t:g}_{tag}.csv",
+                                       partial(train, seed, t, model), COLUMNS,
+                                       label=f"seed {seed} t={t:g} {model}")
     wall = time.perf_counter() - start
     notes = (f"Scale `{scale}`, seeds {list(seeds)}, horizons {list(P['times'])}, "
              f"{epochs} epochs{' (doubled: the convergence check)' if double else ''}"

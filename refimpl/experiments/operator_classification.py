@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -163,34 +164,32 @@ def run_study(scale: str, *, out: Path | None = None, seeds: Sequence[int] | Non
     ``results.csv`` is in ``plain`` (default: the plain run's default folder),
     the convergence check (:func:`~refimpl.operators.benchmark.convergence_rows`)
     goes to ``out/convergence.csv`` and the README. Returns the CSV's path."""
-    from refimpl.results import write_run
+    from refimpl.results import resumable_part, study_folder, write_run
 
     P = refimpl.preset(PRESETS, scale)
     seeds = tuple(P["seeds"] if seeds is None else seeds)
     epochs = P["epochs"] * (2 if double else 1)
-    out = Path(out) if out is not None else refimpl.cache_dir(
-        TOPIC, scale + ("-double" if double else ""))
-    parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
+    out, parts = study_folder(TOPIC, scale, out, double)
     device = torch.device(device) if device is not None else refimpl.device()
     start = time.perf_counter()
     datasets = None
     rows: list[dict[str, Any]] = []
+
+    def train(seed: int, model: str) -> list[dict[str, Any]]:
+        nonlocal datasets
+        if datasets is None:
+            datasets = make_datasets(P, progress=progress)
+        new, _ = run_seed(P, datasets, seed, models=[model], epochs=epochs,
+                          scale=scale, device=device, progress=progress)
+        tests = ", ".join(f"{r['dataset']}: {r['test']:.4f}" for r in new)
+        print(f"seed {seed} {model}: {tests}", flush=True)
+        return new
+
     for seed in seeds:
         for model in P["models"]:
-            part = parts / f"seed{seed}_{model}.csv"
-            if part.is_file():
-                rows += read_csv(part)
-                print(f"seed {seed} {model}: kept {part}", flush=True)
-                continue
-            if datasets is None:
-                datasets = make_datasets(P, progress=progress)
-            new, _ = run_seed(P, datasets, seed, models=[model], epochs=epochs,
-                              scale=scale, device=device, progress=progress)
-            write_csv(new, part, columns=COLUMNS)
-            rows += new
-            tests = ", ".join(f"{r['dataset']}: {r['test']:.4f}" for r in new)
-            print(f"seed {seed} {model}: {tests}", flush=True)
+            rows += resumable_part(parts / f"seed{seed}_{model}.csv",
+                                   partial(train, seed, model), COLUMNS,
+                                   label=f"seed {seed} {model}")
     wall = time.perf_counter() - start
     notes = (f"Scale `{scale}`, seeds {list(seeds)}, {epochs} epochs"
              f"{' (doubled: the convergence check)' if double else ''}. Rows kept "

@@ -42,3 +42,25 @@ def test_glue_markdown_hands_the_text_to_myst_nb(monkeypatch):
     assert glued == [("verdicts", "text", False)]
     with pytest.raises(ValueError, match="key must be"):
         R.glue_markdown("two words", "text")
+
+
+def test_resumable_part_computes_once_then_reads_back(tmp_path, capsys):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return [{"seed": 0, "test": 0.5}]
+
+    out, parts = R.study_folder("rise", "smoke", tmp_path / "study")
+    assert parts == tmp_path / "study" / "parts" and parts.is_dir()
+    first = R.resumable_part(parts / "seed0.csv", compute, ["seed", "test"], label="seed 0")
+    again = R.resumable_part(parts / "seed0.csv", compute, ["seed", "test"], label="seed 0")
+    assert calls == [1] and first == [{"seed": 0, "test": 0.5}]
+    assert float(again[0]["test"]) == 0.5
+    assert "seed 0: kept" in capsys.readouterr().out
+
+
+def test_study_folder_defaults_to_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFIMPL_CACHE", str(tmp_path))
+    out, _ = R.study_folder("rise", "full", double=True)
+    assert out.name == "full-double" and tmp_path in out.parents
