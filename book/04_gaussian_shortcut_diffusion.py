@@ -701,13 +701,16 @@ if study_tabs is not None:
             lines.append("  " + _outcome(pr, a, b, f"{key} (training seeds):",
                                           key == "bond_w1"))
     if refimpl.results.committed("gaussian_shortcut", "full_double") is None:
-        lines.append("Convergence check (the study with --double): not committed "
+        lines.append("Convergence check (the study with `--double`): not committed "
                      "yet, so these verdicts hold for the full preset's training "
                      "budget, not necessarily for converged models.")
 else:
     lines.append("Full-scale study: not committed yet, so this chapter makes "
                  "no claim beyond the single-model run above.")
-print("\n".join(lines))
+# One bullet per line (indented lines nested), wrapped to the page.
+display(Markdown("\n".join(
+    ("  - " if line.startswith("  ") else "- ") + line.strip().replace("*", "\\*")
+    for line in lines)))
 
 # %% [markdown]
 # In words, the committed full-scale study says the following
