@@ -19,3 +19,14 @@ def add_study_arguments(parser, topic: str) -> None:
     parser.add_argument("--double", action="store_true",
                         help="double the epochs (convergence check)")
     parser.add_argument("--device", default=None, help="default: refimpl.device()")
+
+
+def command_line(module: str, argv=None) -> str:
+    """The command that ran, for a run's README: ``python -m
+    refimpl.experiments.<module>`` and its arguments (``argv``, default
+    ``sys.argv[1:]``), shell-quoted so that it can be pasted back."""
+    import shlex
+    import sys
+
+    args = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    return shlex.join(["python", "-m", f"refimpl.experiments.{module}", *args])

@@ -945,18 +945,26 @@ def plot_error_spectra(result: BenchmarkResult, *, k_split: float | None = None)
                 ax.semilogy(k[1:].numpy(), energy[1:].clamp_min(1e-30).numpy(),
                             label=_LABELS.get(name, name))
         prob = result.problems.get(pname)
-        if prob is not None:
-            k, energy = error_spectrum(torch.zeros_like(prob.y_test), prob.y_test)
-            ax.semilogy(k[1:].numpy(), energy[1:].clamp_min(1e-30).numpy(),
-                        color="black", ls="--", lw=1, label="target (predict 0)")
-        if k_split is not None:
-            ax.axvline(k_split, color="grey", ls=":", lw=1)
-        ax.set_xlabel("wavenumber |k|")
-        ax.set_ylabel("error energy E(k)")
-        ax.set_title(_LABELS.get(pname, pname))
-        ax.legend(fontsize=7)
+        _finish_spectrum_axis(ax, pname, None if prob is None else prob.y_test,
+                              k_split)
     fig.tight_layout()
     return fig
+
+
+def _finish_spectrum_axis(ax, pname: str, target: Tensor | None,
+                          k_split: float | None) -> None:
+    """The parts every error-spectrum panel shares: the target's own spectrum
+    (the error of predicting 0, dashed), the band split, labels and legend."""
+    if target is not None:
+        k, energy = error_spectrum(torch.zeros_like(target), target)
+        ax.semilogy(k[1:].numpy(), energy[1:].clamp_min(1e-30).numpy(),
+                    color="black", ls="--", lw=1, label="target (predict 0)")
+    if k_split is not None:
+        ax.axvline(k_split, color="grey", ls=":", lw=1)
+    ax.set_xlabel("wavenumber |k|")
+    ax.set_ylabel("error energy E(k)")
+    ax.set_title(_LABELS.get(pname, pname))
+    ax.legend(fontsize=7)
 
 
 def plot_samples(problems: Mapping[str, Problem], index: int = 0):
@@ -1400,17 +1408,7 @@ def plot_spectrum_bands(spectra: Sequence[Mapping[str, Any]], *,
             line, = ax.semilogy(ks, e.mean(0), label=_LABELS.get(name, name))
             ax.fill_between(ks, e.min(0), e.max(0), color=line.get_color(),
                             alpha=0.2, lw=0)
-        if targets and pname in targets:
-            y = targets[pname]
-            k, energy = error_spectrum(torch.zeros_like(y), y)
-            ax.semilogy(k[1:].numpy(), energy[1:].clamp_min(1e-30).numpy(),
-                        color="black", ls="--", lw=1, label="target (predict 0)")
-        if k_split is not None:
-            ax.axvline(k_split, color="grey", ls=":", lw=1)
-        ax.set_xlabel("wavenumber |k|")
-        ax.set_ylabel("error energy E(k)")
-        ax.set_title(_LABELS.get(pname, pname))
-        ax.legend(fontsize=7)
+        _finish_spectrum_axis(ax, pname, (targets or {}).get(pname), k_split)
     fig.tight_layout()
     return fig
 
@@ -1515,10 +1513,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     resolution transfer; with ``--double`` the convergence check) into ``DIR``
     (default ``refimpl.cache_dir("experiments", "dual_space", SCALE)``), resumably,
     and prints the tables."""
-    import shlex
-    import sys
-
     from refimpl import stats
+    from refimpl.experiments import command_line
 
     parser = argparse.ArgumentParser(
         prog="python -m refimpl.experiments.dual_space", description=__doc__.split(
@@ -1567,8 +1563,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
               + ", ".join(f"{k} {v / 60:.1f} min" for k, v in est.items()))
         return []
     out = args.out or refimpl.cache_dir("experiments", "dual_space", scale)
-    argv_used = list(sys.argv[1:] if argv is None else argv)
-    command = "python -m refimpl.experiments.dual_space " + shlex.join(argv_used)
+    command = command_line("dual_space", argv)
     rows = run_study(P, out, problems=args.problems, models=args.models, seeds=seeds,
                      double=args.double, ablation=not args.no_ablation,
                      device=args.device, progress=args.progress, command=command)

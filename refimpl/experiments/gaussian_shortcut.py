@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +59,7 @@ import torch
 
 import refimpl
 from refimpl.checkpoint import load_model, save_model
+from refimpl.experiments import command_line
 from refimpl.results import data_path
 from refimpl.diffusion import (
     EquivariantDiffusion,
@@ -948,9 +948,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out = cache_weights_dir(scale)
     else:
         out = weights_dir(scale)
-    command = "python -m refimpl.experiments.gaussian_shortcut " + " ".join(
-        sys.argv[1:] if argv is None else list(argv)
-    )
+    command = command_line("gaussian_shortcut", argv)
     print(f"scale={scale} device={refimpl.device()} preset={P}", flush=True)
     data = load_data(P, progress=True)
     print(

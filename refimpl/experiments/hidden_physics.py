@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from functools import partial
 from collections.abc import Callable, Mapping, Sequence
@@ -56,7 +55,7 @@ import torch
 from torch import nn
 
 import refimpl
-from refimpl.experiments import add_study_arguments
+from refimpl.experiments import add_study_arguments, command_line
 from refimpl.explain import erf_study as study
 from refimpl.operators.models import CNO, FNO, DeepONet, UNet
 from refimpl.pde import wave
@@ -269,10 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scale = refimpl.scale(args.scale)
     os.environ["REFIMPL_SCALE"] = scale
-    command = "python -m refimpl.experiments.hidden_physics " + " ".join(
-        sys.argv[1:] if argv is None else list(argv))
     path = run_study(scale, out=args.out, seeds=args.seeds, double=args.double,
-                     device=args.device, command=command.strip())
+                     device=args.device, command=command_line("hidden_physics", argv))
     print(f"wrote {path}", flush=True)
     return 0
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 import refimpl
-from refimpl.experiments import add_study_arguments
+from refimpl.experiments import add_study_arguments, command_line
 from refimpl.operators.benchmark import (OperatorData, convergence_rows, darcy_data,
                                          model_factories, train_and_evaluate,
                                          wave_data)
@@ -224,11 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scale = refimpl.scale(args.scale)
     os.environ["REFIMPL_SCALE"] = scale
-    command = "python -m refimpl.experiments.operator_classification " + " ".join(
-        sys.argv[1:] if argv is None else list(argv))
     path = run_study(scale, out=args.out, seeds=args.seeds, double=args.double,
                      plain=args.plain, device=args.device, progress=not args.no_progress,
-                     command=command.strip())
+                     command=command_line("operator_classification", argv))
     print(f"wrote {path}", flush=True)
     return 0
 
