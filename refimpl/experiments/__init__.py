@@ -22,9 +22,9 @@ def add_study_arguments(parser, topic: str) -> None:
 
 
 def command_line(module: str, argv=None) -> str:
-    """The command that ran, for a run's README: ``python -m
-    refimpl.experiments.<module>`` and its arguments (``argv``, default
-    ``sys.argv[1:]``), shell-quoted so that it can be pasted back."""
+    """The command that ran, for a run's README:
+    ``python -m refimpl.experiments.<module>`` and its arguments (``argv``,
+    default ``sys.argv[1:]``), shell-quoted so that it can be pasted back."""
     import shlex
     import sys
 
