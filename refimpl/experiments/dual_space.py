@@ -93,8 +93,10 @@ __all__ = [
     "Problem",
     "Standardised",
     "ablation_rows",
+    "at_selection",
     "band_errors",
     "build_matched_models",
+    "convergence_note",
     "convergence_rows",
     "doubled",
     "error_spectrum",
@@ -118,6 +120,7 @@ __all__ = [
     "study_notes",
     "study_tables",
     "summarise",
+    "sweep_edges",
     "sweep_grid",
     "sweep_table",
     "train_and_evaluate",
@@ -216,7 +219,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_res_neck=2, epochs=60, batch_size=20, seeds=(0, 1, 2), band_split=8,
         tolerance=0.10, ablation_problems=PROBLEMS, norm="batch",
         optim=dict(scheduler="step", lr_step_epochs=12, lr_gamma=0.5),
-        sweep=dict(lr=(1e-3, 3e-3), weight_decay=(1e-4, 1e-6)),
+        # every model chose the top of (1e-3, 3e-3): the grid reaches past it
+        sweep=dict(lr=(1e-3, 3e-3, 1e-2), weight_decay=(1e-4, 1e-6)),
     ),
     "paper": dict(
         navier_stokes=dict(n_train=1000, n_val=100, n_test=200, resolution=64,
@@ -1039,6 +1043,68 @@ def select_hyperparameters(rows: Sequence[Mapping[str, Any]], epochs: int | None
             for k, r in best.items()}
 
 
+def at_selection(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows of a study that count: the sweep's rows, and the benchmark and
+    ablation rows trained at the hyperparameters the sweep selects (for an ablation
+    variant, the full model's). Rows left from an earlier selection (a sweep
+    extended after its benchmark ran) are dropped; without sweep rows every row
+    counts."""
+    sel = select_hyperparameters(rows)
+    if not sel:
+        return list(rows)
+
+    def chosen(r: Mapping[str, Any]) -> bool:
+        if r["stage"] == "sweep":
+            return True
+        model = r["model"] if r["stage"] == "benchmark" else "DualSpaceMultiScale"
+        hp = sel.get((r["problem"], model))
+        return hp is None or (f"{float(r['lr']):g}", f"{float(r['weight_decay']):g}"
+                              ) == (f"{hp['lr']:g}", f"{hp['weight_decay']:g}")
+    return [r for r in rows if chosen(r)]
+
+
+def convergence_note(rows: Sequence[Mapping[str, Any]], epochs: int,
+                     rtol: float = 0.10) -> str:
+    """One Markdown line on the convergence check (:func:`convergence_rows`): that
+    every model converged, or which did not and by how much their mean test error
+    moved with twice the epochs. Empty without a doubled run."""
+    conv = convergence_rows(rows, epochs, rtol=rtol)
+    if not conv:
+        return ""
+    moved = [f"{_LABELS.get(c['problem'], c['problem'])} / "
+             f"{_SHORT.get(c['model'], c['model'])} "
+             f"({100 * (c['long'] - c['short']) / c['short']:+.0f} %)"
+             for c in conv if not c["converged"]]
+    if not moved:
+        return (f"- Convergence: with twice the epochs every model's mean test error "
+                f"moves by at most {100 * rtol:.0f} %.")
+    return (f"- Convergence: with twice the epochs the mean test error moves by more "
+            f"than {100 * rtol:.0f} % for {', '.join(moved)}; verdicts involving them hold "
+            f"for the preset's {epochs} epochs, not for converged models.")
+
+
+def sweep_edges(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown line per hyperparameter whose selected value lies at an end of a
+    sweep grid of at least three values, naming the (problem, model) pairs: their
+    tuning may not be finished (a value past the grid was not tried). Empty when
+    every selection is inside its grid or there is no sweep."""
+    sweep = [r for r in rows if r["stage"] == "sweep"]
+    sel = select_hyperparameters(rows)
+    lines = []
+    for hp, name in (("lr", "learning rate"), ("weight_decay", "weight decay")):
+        grid = sorted({float(r[hp]) for r in sweep})
+        if len(grid) < 3:
+            continue
+        for end, word in ((grid[-1], "largest"), (grid[0], "smallest")):
+            at = [f"{_LABELS.get(p, p)} / {_SHORT.get(m, m)}"
+                  for (p, m), v in sel.items() if v[hp] == end]
+            if at:
+                lines.append(f"- Tuning: the {word} {name} of the grid ({end:g}) was "
+                             f"selected for {', '.join(at)}; a value beyond it was "
+                             "not tried.")
+    return "\n".join(lines)
+
+
 def doubled(P: Mapping[str, Any]) -> dict[str, Any]:
     """The preset with twice the epochs and the learning-rate schedule stretched
     with them (a step schedule's period doubles), for the convergence check."""
@@ -1268,6 +1334,7 @@ def study_notes(rows: Sequence[Mapping[str, Any]], epochs: int) -> str:
     from refimpl import stats
 
     parts = []
+    rows = at_selection(rows)
     sel = select_hyperparameters(rows, epochs)
     if sel:
         parts.append("Selected on the validation split (lowest error of the sweep):\n")
@@ -1479,6 +1546,7 @@ def study_tables(rows: Sequence[Mapping[str, Any]], epochs: int) -> dict[str, st
     without rows is an empty string."""
     from refimpl import stats
 
+    rows = at_selection(rows)
     bench = [r for r in rows
              if r["stage"] == "benchmark" and int(r["epochs"]) == epochs]
     abl = ablation_rows(rows, epochs)
@@ -1502,7 +1570,9 @@ def study_tables(rows: Sequence[Mapping[str, Any]], epochs: int) -> dict[str, st
                                               "fine_grid", "ratio", "verdict"])
         if trans else "",
         findings="\n".join(t for t in (findings(bench, BENCHMARK_PAIRS),
-                                       findings(abl, ABLATION_PAIRS)) if t),
+                                       findings(abl, ABLATION_PAIRS),
+                                       convergence_note(rows, epochs),
+                                       sweep_edges(rows)) if t),
     )
 
 

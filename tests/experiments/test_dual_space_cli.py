@@ -236,6 +236,46 @@ def test_selection_uses_the_validation_error_not_the_test_error():
     assert [t["selected"] for t in table] == [False, True]
 
 
+def _row(**kw):
+    """A results row with every column (``nan`` where not given)."""
+    return {**dict.fromkeys(ex.COLUMNS, float("nan")), "params": 10,
+            "sec_per_epoch": 1.0, **kw}
+
+
+def _sweep_rows(vals):
+    """Sweep rows of one (problem, model) at lr -> validation error ``vals``."""
+    return [_row(stage="sweep", problem="darcy", model="DualSpaceMultiScale", seed=0,
+                 epochs=2, lr=lr, weight_decay=1e-4, val_rel_l2=v, rel_l2=v)
+            for lr, v in vals.items()]
+
+
+def test_rows_of_an_earlier_selection_do_not_count():
+    sweep = _sweep_rows({1e-3: 0.3, 3e-3: 0.2, 1e-2: 0.1})
+    old = [_row(stage=st, problem="darcy", model=m, seed=s, epochs=2, lr=3e-3,
+                weight_decay=1e-4, rel_l2=0.5, low=0.5, high=0.0)
+           for st, m in (("benchmark", "DualSpaceMultiScale"), ("ablation", "no_spectral"))
+           for s in (0, 1)]
+    new = [dict(r, lr=1e-2, rel_l2=0.1, low=0.1) for r in old]
+    other = [_row(stage="benchmark", problem="darcy", model="FNO", seed=0, epochs=2,
+                  lr=3e-3, weight_decay=1e-4, rel_l2=0.4)]  # FNO was not swept here
+    kept = ex.at_selection(sweep + old + new + other)
+    assert kept == sweep + new + other
+    assert ex.at_selection(old) == old  # no sweep: every row counts
+    tables = ex.study_tables(sweep + old + new, 2)
+    assert "0.5" not in tables["benchmark"] and "0.1000" in tables["benchmark"]
+
+
+def test_a_selection_at_the_end_of_the_grid_is_reported():
+    top = _sweep_rows({1e-3: 0.3, 3e-3: 0.2, 1e-2: 0.1})
+    line = ex.sweep_edges(top)
+    assert "largest learning rate" in line and "0.01" in line and "Darcy" in line
+    assert ex.sweep_edges(_sweep_rows({1e-3: 0.3, 3e-3: 0.1, 1e-2: 0.2})) == ""
+    assert "smallest" in ex.sweep_edges(_sweep_rows({1e-3: 0.1, 3e-3: 0.2, 1e-2: 0.3}))
+    # a two-value grid has only ends: nothing to report
+    assert ex.sweep_edges(_sweep_rows({1e-3: 0.3, 3e-3: 0.2})) == ""
+    assert "Tuning" in ex.study_tables(top, 2)["findings"]
+
+
 def test_doubled_stretches_the_step_schedule_with_the_epochs():
     Q = ex.doubled(ex.PRESETS["full"])
     assert Q["epochs"] == 2 * ex.PRESETS["full"]["epochs"]
@@ -257,6 +297,10 @@ def test_paired_comparisons_and_convergence_from_rows():
     assert not conv["FNO"]["converged"] and conv["FNO"]["rel_change"] > 0.4
     flat = [dict(r, rel_l2=0.1) for r in rows]
     assert all(c["converged"] for c in ex.convergence_rows(flat, 2))
+    note = ex.convergence_note(rows, 2)
+    assert "Darcy / FNO (-48 %)" in note and "Darcy / dual" in note, note
+    assert "at most 10 %" in ex.convergence_note(flat, 2)
+    assert ex.convergence_note(short, 2) == ""
 
 
 def test_transfer_data_are_finer_and_every_model_is_scored_on_them():
