@@ -154,6 +154,7 @@ def run_seed(P: Mapping[str, Any], datasets: Sequence[OperatorData], seed: int, 
 
 
 def run_study(scale: str, *, out: Path | None = None, seeds: Sequence[int] | None = None,
+              models: Sequence[str] | None = None,
               double: bool = False, plain: Path | None = None,
               device: torch.device | str | None = None,
               progress: bool = True, command: str = "") -> Path:
@@ -162,11 +163,19 @@ def run_study(scale: str, *, out: Path | None = None, seeds: Sequence[int] | Non
     With ``double`` the epochs are doubled and, if the plain run's
     ``results.csv`` is in ``plain`` (default: the plain run's default folder),
     the convergence check (:func:`~refimpl.operators.benchmark.convergence_rows`)
-    goes to ``out/convergence.csv`` and the README. Returns the CSV's path."""
+    goes to ``out/convergence.csv`` and the README. ``models`` (default: every
+    model of the preset) restricts the run to some models, so that two processes
+    can share one study's parts (e.g. one per CPU core); a last call without it
+    assembles every part. Returns the CSV's path."""
     from refimpl.results import resumable_part, study_folder, write_run
 
     P = refimpl.preset(PRESETS, scale)
     seeds = tuple(P["seeds"] if seeds is None else seeds)
+    names = list(P["models"]) if models is None else list(models)
+    unknown = [m for m in names if m not in P["models"]]
+    if unknown or not names:
+        raise ValueError(f"models must be a non-empty subset of {list(P['models'])}, "
+                         f"got {list(models or [])}")
     epochs = P["epochs"] * (2 if double else 1)
     out, parts = study_folder(TOPIC, scale, out, double)
     device = torch.device(device) if device is not None else refimpl.device()
@@ -185,15 +194,17 @@ def run_study(scale: str, *, out: Path | None = None, seeds: Sequence[int] | Non
         return new
 
     for seed in seeds:
-        for model in P["models"]:
+        for model in names:
             rows += resumable_part(parts / f"seed{seed}_{model}.csv",
                                    partial(train, seed, model), COLUMNS,
                                    label=f"seed {seed} {model}")
     wall = time.perf_counter() - start
-    notes = (f"Scale `{scale}`, seeds {list(seeds)}, {epochs} epochs"
+    train_min = sum(float(r["train_seconds"]) for r in rows) / 60
+    notes = (f"Scale `{scale}`, seeds {list(seeds)}, models {names}, {epochs} epochs"
              f"{' (doubled: the convergence check)' if double else ''}. Rows kept "
              f"from earlier (resumed) parts are included; the wall time counts "
-             f"only this invocation.")
+             f"only this invocation. Training time summed over all rows: "
+             f"{train_min:.1f} min.")
     if double:
         plain_csv = Path(plain if plain is not None
                          else refimpl.cache_dir(TOPIC, scale)) / "results.csv"
@@ -219,11 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plain", type=Path, default=None,
                         help="with --double: the plain run's folder to check "
                              "convergence against (default: its default --out)")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="only these models (default: all; parts are shared, "
+                             "so two processes can split a study)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     scale = refimpl.scale(args.scale)
     os.environ["REFIMPL_SCALE"] = scale
-    path = run_study(scale, out=args.out, seeds=args.seeds, double=args.double,
+    path = run_study(scale, out=args.out, seeds=args.seeds, models=args.models,
+                     double=args.double,
                      plain=args.plain, device=args.device, progress=not args.no_progress,
                      command=command_line("operator_classification", argv))
     print(f"wrote {path}", flush=True)

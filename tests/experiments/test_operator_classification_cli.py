@@ -88,6 +88,26 @@ def test_cli_writes_and_resumes(tmp_path, monkeypatch):
     assert len(conv) == 2 * 3 and "converged" in (dbl / "README.md").read_text()
 
 
+def test_two_processes_can_split_a_study_by_model(tmp_path, monkeypatch):
+    small = dict(ex.PRESETS["smoke"], n_train=8, n_val=4, n_test=4, epochs=1,
+                 seeds=(0,),
+                 models={m: ex.PRESETS["smoke"]["models"][m] for m in ("T1", "UNet")})
+    monkeypatch.setitem(ex.PRESETS, "smoke", small)
+    out = tmp_path / "run"
+    args = ["--scale", "smoke", "--out", str(out), "--no-progress"]
+    assert ex.main(args + ["--models", "UNet"]) == 0
+    assert {r["model"] for r in read_csv(out / "results.csv")} == {"UNet"}
+    assert ex.main(args + ["--models", "T1"]) == 0
+    # the last call without --models assembles both parts, training nothing
+    monkeypatch.setattr(ex, "run_seed", lambda *a, **k: pytest.fail("retrained"))
+    assert ex.main(args) == 0
+    rows = read_csv(out / "results.csv")
+    assert [r["model"] for r in rows] == ["T1"] * 3 + ["UNet"] * 3
+    assert "Training time summed over all rows" in (out / "README.md").read_text()
+    with pytest.raises(ValueError, match="models must be"):
+        ex.run_study("smoke", out=out, models=["Transformer"])
+
+
 def _synthetic_rows():
     rows = []
     for seed, (a, b, c) in enumerate([(0.1, 0.2, 0.15), (0.12, 0.25, 0.11),
