@@ -507,8 +507,9 @@ if run is not None and not tables.get("convergence"):
 
 # %% mystnb={"image": {"alt": "Error spectra of the committed full-scale study, mean over seeds with a band over seeds, one panel per problem, with the band split dotted"}}
 if run is not None:
-    rows_sp = [r for r in spectra.rows if r["stage"] == "benchmark"
-               and int(r["epochs"]) == FULL["epochs"]]
+    chosen = experiment.select_hyperparameters(run.rows)
+    rows_sp = [r for r in experiment.at_selection(spectra.rows, chosen)
+               if r["stage"] == "benchmark" and int(r["epochs"]) == FULL["epochs"]]
     experiment.plot_spectrum_bands(rows_sp, k_split=FULL["band_split"])
     plt.show()
 show("Ablation (test set)", "ablation")

@@ -1044,13 +1044,16 @@ def select_hyperparameters(rows: Sequence[Mapping[str, Any]], epochs: int | None
             for k, r in best.items()}
 
 
-def at_selection(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def at_selection(rows: Sequence[Mapping[str, Any]],
+                 selection: Mapping[tuple[str, str], Mapping[str, float]] | None = None
+                 ) -> list[Mapping[str, Any]]:
     """The rows of a study that count: the sweep's rows, and the benchmark and
     ablation rows trained at the hyperparameters the sweep selects (for an ablation
     variant, the full model's). Rows left from an earlier selection (a sweep
     extended after its benchmark ran) are dropped; without sweep rows every row
-    counts."""
-    sel = select_hyperparameters(rows)
+    counts. ``selection`` (default: :func:`select_hyperparameters` of ``rows``)
+    filters other rows with the same keys, e.g. those of ``spectra.csv``."""
+    sel = select_hyperparameters(rows) if selection is None else selection
     if not sel:
         return list(rows)
 

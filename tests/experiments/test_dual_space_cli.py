@@ -261,6 +261,11 @@ def test_rows_of_an_earlier_selection_do_not_count():
     kept = ex.at_selection(sweep + old + new + other)
     assert kept == sweep + new + other
     assert ex.at_selection(old) == old  # no sweep: every row counts
+    # spectra rows carry no validation error: filtered with the rows' selection
+    spectra = [{k: r[k] for k in ex.SPECTRUM_COLUMNS[:7]} | dict(k=1, energy=0.1)
+               for r in old + new]
+    chosen = ex.select_hyperparameters(sweep + old + new)
+    assert ex.at_selection(spectra, chosen) == spectra[len(old):]
     tables = ex.study_tables(sweep + old + new, 2)
     assert "0.5" not in tables["benchmark"] and "0.1000" in tables["benchmark"]
 
