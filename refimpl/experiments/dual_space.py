@@ -194,12 +194,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # training, 12 of 60 epochs, as 100 of 500). Budget, from step times
     # measured on the idle 2-core machine (``--estimate`` re-measures): about
     # 30 ms per step for the four models and 50 ms for the two ablation
-    # variants with 2 torch threads, so the sweep (2 x 2 grid, seed 0; its
-    # selected run is the benchmark's seed 0), two more benchmark seeds and the
-    # ablation (three seeds) train for about 50 min, the convergence check
-    # (``--double``: the benchmark at 120 epochs, the schedule stretched with
-    # them) for about 35 min more, plus about 5 min to generate the data (one
-    # torch thread: about 1.5 times as long). A 64² grid would cost about four
+    # variants with 2 torch threads, so the sweep (4 x 2 grid, seed 0; its
+    # selected run is the benchmark's seed 0) trains for about 60 min, two more
+    # benchmark seeds and the ablation (three seeds) for about 30 min, the
+    # convergence check (``--double``: the benchmark at 120 epochs, the
+    # schedule stretched with them) for about 40 min more, plus about 5 min to
+    # generate the data (one torch thread: about 1.5 times as long); the
+    # committed README records the measured time. A 64² grid would cost about four
     # times as much per step, 1000 samples twice the steps per epoch. Probes at
     # this size showed the FNO's Darcy error still falling by about a quarter
     # from 1000 to 2000 steps, so the committed check, not this comment, says
