@@ -184,8 +184,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         tolerance=0.10, ablation_problems=PROBLEMS, norm="batch",
         optim=dict(scheduler="cosine"),
     ),
-    # The ``full`` scale: as close to converged as 2 h of a 2-core CPU allow,
-    # convergence check included. The models and the 32² grid are the book's
+    # The ``full`` scale: as close to converged as 1.5 h of a 2-core CPU allow
+    # (the convergence check takes 40 min more). The models and the 32² grid are the book's
     # (the FNO's 8 modes on 32², proportionally fewer than its published 12 on
     # 64² and 85²); what grows is the data (500 training samples instead of
     # 200, and a 100-sample validation split for the sweep) and the training:
