@@ -60,7 +60,8 @@ if "google.colab" in sys.modules:
 # {doc}`introduction <intro>`. This notebook runs the benchmark live at the
 # current scale and then shows the committed `full`-scale study, made by
 # `python -m refimpl.experiments.dual_space --scale full --double --out DIR`
-# (resumable; about two hours on a 2-core CPU).
+# (resumable; `--estimate` prints its cost on your machine, and the committed
+# README the time it took).
 # :::
 
 # %%
