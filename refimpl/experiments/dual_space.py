@@ -1339,7 +1339,18 @@ def study_notes(rows: Sequence[Mapping[str, Any]], epochs: int) -> str:
     from refimpl import stats
 
     parts = []
-    rows = at_selection(rows)
+    kept = at_selection(rows)
+    stale = [r for r in rows if r not in kept]
+    note = ("The wall time above is the training time summed over the runs (a "
+            "resumed study adds up its invocations; the s / epoch columns depend on "
+            "the torch threads and the machine's load at the time).")
+    if stale:
+        minutes = sum(float(r["wall_seconds"]) for r in stale) / 60
+        note += (f" {len(stale)} runs ({minutes:.0f} min of it) trained at settings "
+                 "the sweep no longer selects (the grid was widened after they "
+                 "ran); the tables leave them out.")
+    parts.append(note + "\n")
+    rows = kept
     sel = select_hyperparameters(rows, epochs)
     if sel:
         parts.append("Selected on the validation split (lowest error of the sweep):\n")

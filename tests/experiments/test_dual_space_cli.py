@@ -252,7 +252,7 @@ def _sweep_rows(vals):
 def test_rows_of_an_earlier_selection_do_not_count():
     sweep = _sweep_rows({1e-3: 0.3, 3e-3: 0.2, 1e-2: 0.1})
     old = [_row(stage=st, problem="darcy", model=m, seed=s, epochs=2, lr=3e-3,
-                weight_decay=1e-4, rel_l2=0.5, low=0.5, high=0.0)
+                weight_decay=1e-4, rel_l2=0.5, low=0.5, high=0.0, wall_seconds=60.0)
            for st, m in (("benchmark", "DualSpaceMultiScale"), ("ablation", "no_spectral"))
            for s in (0, 1)]
     new = [dict(r, lr=1e-2, rel_l2=0.1, low=0.1) for r in old]
@@ -266,6 +266,9 @@ def test_rows_of_an_earlier_selection_do_not_count():
                for r in old + new]
     chosen = ex.select_hyperparameters(sweep + old + new)
     assert ex.at_selection(spectra, chosen) == spectra[len(old):]
+    notes = ex.study_notes(sweep + old + new + other, 2)
+    assert "4 runs (4 min of it) trained at settings the sweep no longer" in notes
+    assert "no longer" not in ex.study_notes(sweep + new, 2)
     tables = ex.study_tables(sweep + old + new, 2)
     assert "0.5" not in tables["benchmark"] and "0.1000" in tables["benchmark"]
 
