@@ -536,7 +536,8 @@ if tables.get("findings"):
 # The same lines are shown in the summary.
 refimpl.results.glue_markdown(
     "ch3_full_verdicts",
-    tables["findings"] if tables.get("findings") else
+    tables["headline"] + "\n\nIn detail:\n\n" + tables["findings"]
+    if tables.get("findings") else
     "No full-scale study has been committed yet (the command is in the section "
     "*The committed full-scale study*).")
 

@@ -102,6 +102,7 @@ __all__ = [
     "error_spectrum",
     "estimate_seconds",
     "findings",
+    "headline",
     "load_problem",
     "load_transfer",
     "main",
@@ -1535,6 +1536,35 @@ def ablation_rows(rows: Sequence[Mapping[str, Any]], epochs: int | None = None
     return out
 
 
+def headline(rows: Sequence[Mapping[str, Any]], model: str = "DualSpaceMultiScale",
+             metric: str = "rel_l2") -> str:
+    """Markdown bullets, one per problem, that sum up :func:`paired_comparisons` of
+    ``model`` against every other model in ``rows``: the models it is better than,
+    worse than, and not resolved from (lower ``metric`` is better)."""
+    others = sorted((m for m in dict.fromkeys(r["model"] for r in rows) if m != model),
+                    key=lambda m: _order("", m)[1])
+    comps = paired_comparisons(rows, [(model, m) for m in others], metric=metric)
+    lines = []
+    for pname in dict.fromkeys(c["problem"] for c in comps):
+        win, lose, tie = [], [], []
+        for c in comps:
+            if c["problem"] != pname:
+                continue
+            name = _SHORT.get(c["b"], c["b"])
+            resolved = c["low"] > 0 or c["high"] < 0
+            (tie if not resolved else win if c["diff"] < 0 else lose).append(name)
+        parts = []
+        if win:
+            parts.append(f"better than {', '.join(win)}")
+        if lose:
+            parts.append(f"worse than {', '.join(lose)}")
+        if tie:
+            parts.append(f"not resolved from {', '.join(tie)}")
+        lines.append(f"- **{_LABELS.get(pname, pname)}**: the "
+                     f"{_SHORT.get(model, model)} model is {'; '.join(parts)}.")
+    return "\n".join(lines)
+
+
 def findings(rows: Sequence[Mapping[str, Any]], pairs: Sequence[tuple[str, str]],
              metric: str = "rel_l2") -> str:
     """Markdown bullets, one per problem and pair: the verdict of
@@ -1558,8 +1588,8 @@ def findings(rows: Sequence[Mapping[str, Any]], pairs: Sequence[tuple[str, str]]
 def study_tables(rows: Sequence[Mapping[str, Any]], epochs: int) -> dict[str, str]:
     """The Markdown tables of a study (e.g. the committed ``results.csv``):
     ``sweep``, ``benchmark``, ``paired``, ``convergence``, ``ablation``,
-    ``ablation_paired``, ``transfer`` and the ``findings`` bullets; a section
-    without rows is an empty string."""
+    ``ablation_paired``, ``transfer``, the ``headline`` (:func:`headline`) and the
+    ``findings`` bullets; a section without rows is an empty string."""
     from refimpl import stats
 
     rows = at_selection(rows)
@@ -1585,6 +1615,7 @@ def study_tables(rows: Sequence[Mapping[str, Any]], epochs: int) -> dict[str, st
         transfer=stats.markdown_table(trans, ["problem", "model", "n", "train_grid",
                                               "fine_grid", "ratio", "verdict"])
         if trans else "",
+        headline=headline(bench),
         findings="\n".join(t for t in (findings(bench, BENCHMARK_PAIRS),
                                        findings(abl, ABLATION_PAIRS),
                                        convergence_note(rows, epochs),

@@ -273,6 +273,21 @@ def test_rows_of_an_earlier_selection_do_not_count():
     assert "0.5" not in tables["benchmark"] and "0.1000" in tables["benchmark"]
 
 
+def test_the_headline_sums_up_the_paired_verdicts():
+    rows = [_row(stage="benchmark", problem=p, model=m, seed=s, epochs=2, lr=1e-3,
+                 weight_decay=1e-4, rel_l2=e + 0.001 * s * (m == "UNet"))
+            for p in ("darcy", "navier_stokes") for s in (0, 1, 2)
+            for m, e in (("FNO", 0.3), ("UNet", 0.2), ("DualSpaceFNO", 0.2),
+                         ("DualSpaceMultiScale", 0.25 if p == "darcy" else 0.1))]
+    lines = ex.headline(rows).splitlines()
+    assert lines[0].endswith("better than FNO, U-Net, dual-space FNO.")  # NS first
+    assert lines[1] == ("- **Darcy**: the dual-space multi-scale model is better than "
+                        "FNO; worse than U-Net, dual-space FNO.")
+    noisy = [dict(r, rel_l2=r["rel_l2"] + (0.2 if r["seed"] == 1 else -0.1))
+             if r["model"] == "DualSpaceMultiScale" else r for r in rows]
+    assert "not resolved from FNO" in ex.headline(noisy)
+
+
 def test_a_selection_at_the_end_of_the_grid_is_reported():
     top = _sweep_rows({1e-3: 0.3, 3e-3: 0.2, 1e-2: 0.1})
     line = ex.sweep_edges(top)
