@@ -531,15 +531,21 @@ show("Resolution transfer", "transfer")
 # the rows above; no number in this chapter's text is typed by hand):
 
 # %%
+summary = ("No full-scale study has been committed yet (the command is in the "
+           "section *The committed full-scale study*).")
 if tables.get("findings"):
-    display(Markdown(tables["findings"]))
-# The same lines are shown in the summary.
-refimpl.results.glue_markdown(
-    "ch3_full_verdicts",
-    tables["headline"] + "\n\nIn detail:\n\n" + tables["findings"]
-    if tables.get("findings") else
-    "No full-scale study has been committed yet (the command is in the section "
-    "*The committed full-scale study*).")
+    lines = tables["findings"].splitlines()
+    caveats = [ln for ln in lines if ln.startswith(("- Convergence", "- Tuning"))]
+    pairs = [ln for ln in lines if ln not in caveats]
+    summary = tables["headline"]
+    if tables.get("headline_double"):
+        summary += ("\n\nThe same comparisons after twice the epochs (the "
+                    "convergence check):\n\n" + tables["headline_double"])
+    summary += "\n\n" + "\n".join(caveats)
+    display(Markdown(summary + "\n\nEvery comparison, at the preset's epochs:\n\n"
+                     + "\n".join(pairs)))
+# The verdicts and caveats are shown again in the summary.
+refimpl.results.glue_markdown("ch3_full_verdicts", summary)
 
 # %% [markdown]
 # ## Published numbers, for orientation only

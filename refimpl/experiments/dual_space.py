@@ -1588,13 +1588,16 @@ def findings(rows: Sequence[Mapping[str, Any]], pairs: Sequence[tuple[str, str]]
 def study_tables(rows: Sequence[Mapping[str, Any]], epochs: int) -> dict[str, str]:
     """The Markdown tables of a study (e.g. the committed ``results.csv``):
     ``sweep``, ``benchmark``, ``paired``, ``convergence``, ``ablation``,
-    ``ablation_paired``, ``transfer``, the ``headline`` (:func:`headline`) and the
+    ``ablation_paired``, ``transfer``, the ``headline`` (:func:`headline`), the
+    same at twice the epochs (``headline_double``, the convergence check) and the
     ``findings`` bullets; a section without rows is an empty string."""
     from refimpl import stats
 
     rows = at_selection(rows)
     bench = [r for r in rows
              if r["stage"] == "benchmark" and int(r["epochs"]) == epochs]
+    bench_double = [r for r in rows
+                    if r["stage"] == "benchmark" and int(r["epochs"]) == 2 * epochs]
     abl = ablation_rows(rows, epochs)
     sweep = sweep_table(rows)
     conv = convergence_rows(rows, epochs)
@@ -1616,6 +1619,7 @@ def study_tables(rows: Sequence[Mapping[str, Any]], epochs: int) -> dict[str, st
                                               "fine_grid", "ratio", "verdict"])
         if trans else "",
         headline=headline(bench),
+        headline_double=headline(bench_double) if bench_double else "",
         findings="\n".join(t for t in (findings(bench, BENCHMARK_PAIRS),
                                        findings(abl, ABLATION_PAIRS),
                                        convergence_note(rows, epochs),

@@ -200,6 +200,7 @@ def test_cli_smoke_runs_the_study_resumably_and_writes_the_chapter_columns(
     assert len([ln for ln in lines if not ln.startswith(("- Convergence", "- Tuning"))]
                ) == len(ex.PROBLEMS) * (len(ex.BENCHMARK_PAIRS) + len(ex.ABLATION_PAIRS))
     assert tables["headline"].count("\n") + 1 == len(ex.PROBLEMS)
+    assert tables["headline_double"].count("\n") + 1 == len(ex.PROBLEMS)  # --double
     readme = (out / "README.md").read_text()
     assert "--double" in readme and "Selected on the validation split" in readme
     assert "Convergence" in readme
