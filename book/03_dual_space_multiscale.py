@@ -302,7 +302,7 @@ display(Markdown(experiment.markdown_table(result.summary)))
 # %%
 display(Markdown(stats.markdown_table(
     experiment.paired_comparisons(result.runs, experiment.BENCHMARK_PAIRS),
-    ["problem", "a", "b", "n", "diff", "low", "high", "p", "ratio", "verdict"])))
+    ["problem", "a", "b", "n", "diff", "low", "high", "p", "ratio", "better"])))
 display(Markdown(experiment.findings(result.runs, experiment.BENCHMARK_PAIRS)))
 
 # %% [markdown]
@@ -413,7 +413,7 @@ display(Markdown(experiment.markdown_table(ablation.summary)))
 ablation_runs = ablation.runs + [r for r in result.runs if r["model"] == "UNet"]
 display(Markdown(stats.markdown_table(
     experiment.paired_comparisons(ablation_runs, experiment.ABLATION_PAIRS),
-    ["problem", "a", "b", "n", "diff", "low", "high", "p", "ratio", "verdict"])))
+    ["problem", "a", "b", "n", "diff", "low", "high", "p", "ratio", "better"])))
 display(Markdown(experiment.findings(ablation_runs, experiment.ABLATION_PAIRS)))
 
 # %% mystnb={"image": {"alt": "Error spectra E(k) of the full dual-space multi-scale model and its ablations against wavenumber, with seed bands, one panel per problem, with the band split dotted"}}
@@ -541,7 +541,7 @@ if tables.get("findings"):
     if tables.get("headline_double"):
         summary += ("\n\nThe same comparisons after twice the epochs (the "
                     "convergence check):\n\n" + tables["headline_double"])
-    summary += "\n\n" + "\n".join(caveats)
+    summary += "\n\nCaveats:\n\n" + "\n".join(caveats)
     display(Markdown(summary + "\n\nEvery comparison, at the preset's epochs:\n\n"
                      + "\n".join(pairs)))
 # The verdicts and caveats are shown again in the summary.
@@ -590,19 +590,14 @@ refimpl.results.glue_markdown("ch3_full_verdicts", summary)
 #   ```{glue:md} ch3_full_verdicts
 #   :format: myst
 #   ```
-# - The printout below repeats the verdicts of the live run and of the
-#   committed study, including every comparison the dual-space model does
-#   not win.
+# - Below, for comparison, the verdicts of the live run at this scale,
+#   including every comparison the dual-space model does not win.
 #
 # %%
-print("Live run, scale", SCALE)
-print(experiment.findings(result.runs, experiment.BENCHMARK_PAIRS))
-print(experiment.findings(ablation_runs, experiment.ABLATION_PAIRS))
-if tables.get("findings"):
-    print("Committed full-scale study")
-    print(tables["findings"])
-else:
-    print("No committed full-scale study yet.")
+display(Markdown(f"Live run, scale `{SCALE}`:\n\n"
+                 + experiment.findings(result.runs, experiment.BENCHMARK_PAIRS)
+                 + "\n" + experiment.findings(ablation_runs,
+                                               experiment.ABLATION_PAIRS)))
 
 # %% [markdown]
 # ## Exercises

@@ -1378,7 +1378,8 @@ def paired_comparisons(rows: Sequence[Mapping[str, Any]],
                        problems: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Paired per-seed differences ``a - b`` of ``metric`` for each pair of models
     and each problem (:func:`refimpl.stats.paired`: mean difference, its 95 %
-    *t* interval, Wilcoxon *p*, ratio of means) and the verdict it supports.
+    *t* interval, Wilcoxon *p*, ratio of means), the verdict it supports and, for
+    tables, ``better``: the better model's short name, or ``"not resolved"``.
     Seeds present for only one of the two are left out."""
     from refimpl import stats
 
@@ -1396,6 +1397,8 @@ def paired_comparisons(rows: Sequence[Mapping[str, Any]],
             out.append(dict(
                 problem=pname, a=a, b=b, n=pr.n, diff=pr.diff, low=pr.low,
                 high=pr.high, p=pr.p, ratio=pr.ratio,
+                better=(("not resolved" if not pr.resolved else
+                         _SHORT.get(a, a) if pr.diff < 0 else _SHORT.get(b, b))),
                 verdict=pr.verdict(_SHORT.get(a, a), _SHORT.get(b, b))))
     return out
 
@@ -1515,7 +1518,7 @@ BENCHMARK_PAIRS: tuple[tuple[str, str], ...] = tuple(
 ABLATION_PAIRS: tuple[tuple[str, str], ...] = (
     ("no_spectral", "full"), ("no_multiscale", "full"), ("UNet", "no_spectral"))
 _PAIRED_COLUMNS = ["problem", "a", "b", "n", "diff", "low", "high", "p", "ratio",
-                   "verdict"]
+                   "better"]
 
 
 def ablation_rows(rows: Sequence[Mapping[str, Any]], epochs: int | None = None

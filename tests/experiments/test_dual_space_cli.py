@@ -205,7 +205,7 @@ def test_cli_smoke_runs_the_study_resumably_and_writes_the_chapter_columns(
     assert "--double" in readme and "Selected on the validation split" in readme
     assert "Convergence" in readme
     printed = capsys.readouterr().out
-    assert "Test rel. L2" in printed and "verdict" in printed
+    assert "Test rel. L2" in printed and "| better |" in printed
     # A second call trains nothing: every row is already there.
     calls = []
     monkeypatch.setattr(ex, "train_and_evaluate",
@@ -320,6 +320,7 @@ def test_paired_comparisons_and_convergence_from_rows():
     (cmp,) = ex.paired_comparisons(short, [("DualSpaceMultiScale", "FNO")])
     assert math.isclose(cmp["diff"], -0.1) and cmp["n"] == 3
     assert cmp["verdict"].startswith("dual-space multi-scale is better")
+    assert cmp["better"] == "dual-space multi-scale"
     conv = {r["model"]: r for r in ex.convergence_rows(rows, 2)}
     assert not conv["FNO"]["converged"] and conv["FNO"]["rel_change"] > 0.4
     flat = [dict(r, rel_l2=0.1) for r in rows]
