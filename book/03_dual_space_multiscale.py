@@ -446,7 +446,7 @@ plt.show()
 # fair comparison needs:
 #
 # 1. **the same tuning for every model**: a learning-rate / weight-decay
-#    grid (`P["sweep"]`, which contains the FNO's and CROP's published
+#    grid (`PRESETS["full"]["sweep"]`, which contains the FNO's and CROP's published
 #    settings), each model trained on the training split and scored on a
 #    held-out *validation* split; each model then uses its own best setting
 #    (the test set never chooses anything);
