@@ -24,7 +24,9 @@ columns :data:`COLUMNS`; finished (seed, horizon, model) parts are kept in
     python -m refimpl.experiments.hidden_physics --scale full --double
 
 ``--double`` doubles the epochs (the convergence check: compare the two runs'
-rows with :func:`refimpl.stats.convergence`). The default output folder is
+rows with :func:`refimpl.stats.convergence`). ``--models M ...`` restricts a
+call to some models, so that two processes (one per CPU core) can share one
+study's parts; a last call without it assembles them. The default output folder is
 ``refimpl.cache_dir("hidden_physics", SCALE)`` (``SCALE-double`` with
 ``--double``); a maintainer copies a finished ``full`` run to
 ``book/data/hidden_physics/full/``. The driver only calls library pieces; the
@@ -218,11 +220,14 @@ def cell_names(P: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def run_study(scale: str, *, out: Path | None = None,
-              seeds: Sequence[int] | None = None, double: bool = False,
+              seeds: Sequence[int] | None = None,
+              models: Sequence[str] | None = None, double: bool = False,
               device: torch.device | str | None = None, command: str = "") -> Path:
     """The whole study at ``scale``, resumable per (seed, horizon, model) part in
     ``out/parts``; writes ``out/results.csv`` and ``README.md`` (columns
-    :data:`COLUMNS`). Returns the CSV's path."""
+    :data:`COLUMNS`). ``models`` (default: every model and control of the preset)
+    restricts the run, so that two processes can share one study's parts; a last
+    call without it assembles every part. Returns the CSV's path."""
     from refimpl.results import resumable_part, study_folder, write_run
 
     P = refimpl.preset(PRESETS, scale)
@@ -233,6 +238,12 @@ def run_study(scale: str, *, out: Path | None = None,
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     names = cell_names(P)
+    if models is not None:
+        unknown = [m for m in models if m not in names]
+        if unknown or not models:
+            raise ValueError(f"models must be a non-empty subset of {list(names)}, "
+                             f"got {list(models)}")
+        names = [m for m in names if m in models]
 
     def train(seed: int, t: float, model: str) -> list[dict[str, Any]]:
         tic = time.perf_counter()
@@ -265,10 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m refimpl.experiments.hidden_physics",
         description=__doc__.split("\n\n")[0])
     add_study_arguments(parser, TOPIC)
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="only these models or controls (default: all; parts "
+                             "are shared, so two processes can split a study)")
     args = parser.parse_args(argv)
     scale = refimpl.scale(args.scale)
     os.environ["REFIMPL_SCALE"] = scale
-    path = run_study(scale, out=args.out, seeds=args.seeds, double=args.double,
+    path = run_study(scale, out=args.out, seeds=args.seeds, models=args.models,
+                     double=args.double,
                      device=args.device, command=command_line("hidden_physics", argv))
     print(f"wrote {path}", flush=True)
     return 0

@@ -19,7 +19,9 @@ Command line (writes ``results.csv`` + ``README.md`` through
 
 ``--double`` doubles the epochs (the convergence check of the ``full`` scale:
 compare its rows with the plain run's using :func:`refimpl.stats.convergence`).
-The default output folder is ``refimpl.cache_dir("operator_classification",
+``--models M ...`` restricts a call to some models, so that two processes (one
+per CPU core) can share one study's parts; a last call without it assembles
+them. The default output folder is ``refimpl.cache_dir("operator_classification",
 SCALE)`` (``SCALE-double`` with ``--double``); a maintainer copies a finished
 ``full`` run to ``book/data/operator_classification/full/``.
 """

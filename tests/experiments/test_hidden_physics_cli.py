@@ -66,6 +66,20 @@ def test_run_study_writes_and_resumes(tiny, tmp_path, capsys):
     assert repr(again) == repr(rows)  # (nan != nan)
 
 
+def test_two_processes_can_split_the_study_by_model(tiny, tmp_path, monkeypatch):
+    args = ["--scale", "smoke", "--out", str(tmp_path), "--seeds", "0"]
+    assert hp.main(args + ["--models", "U-Net", hp.BLOB]) == 0
+    assert {r["model"] for r in read_csv(tmp_path / "results.csv")} == {"U-Net", hp.BLOB}
+    assert hp.main(args + ["--models", "FNO", "FNO (shuffled)"]) == 0
+    # the last call without --models assembles every part, training nothing
+    monkeypatch.setattr(hp, "run_cell", lambda *a, **k: pytest.fail("retrained"))
+    assert hp.main(args) == 0
+    rows = read_csv(tmp_path / "results.csv")
+    assert list(dict.fromkeys(r["model"] for r in rows)) == list(hp.cell_names(tiny))
+    with pytest.raises(ValueError, match="models must be"):
+        hp.run_study("smoke", out=tmp_path, models=["Transolver"])
+
+
 def test_the_chapters_committed_section_reads_the_written_rows(tiny, tmp_path,
                                                                 monkeypatch):
     """What chapter 2 does with a committed run: read it through
