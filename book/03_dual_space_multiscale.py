@@ -541,7 +541,8 @@ if tables.get("findings"):
     if tables.get("headline_double"):
         summary += ("\n\nThe same comparisons after twice the epochs (the "
                     "convergence check):\n\n" + tables["headline_double"])
-    summary += "\n\nCaveats:\n\n" + "\n".join(caveats)
+    if caveats:
+        summary += "\n\nCaveats:\n\n" + "\n".join(caveats)
     display(Markdown(summary + "\n\nEvery comparison, at the preset's epochs:\n\n"
                      + "\n".join(pairs)))
 # The verdicts and caveats are shown again in the summary.

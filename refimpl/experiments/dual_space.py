@@ -186,9 +186,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         optim=dict(scheduler="cosine"),
     ),
     # The ``full`` scale: as close to converged as 1.5 h of a 2-core CPU allow
-    # (the convergence check takes 40 min more). The models and the 32² grid are the book's
-    # (the FNO's 8 modes on 32², proportionally fewer than its published 12 on
-    # 64² and 85²); what grows is the data (500 training samples instead of
+    # (the convergence check takes 40 min more). The models and the 32² grid are
+    # the book's (the FNO's 8 modes on 32², proportionally fewer than its
+    # published 12 on 64² and 85²); what grows is the data (500 training samples instead of
     # 200, and a 100-sample validation split for the sweep) and the training:
     # 60 epochs = 1500 steps of 20 instead of 150, with the FNO paper's step
     # schedule compressed to the budget (halve the rate every fifth of the
@@ -1085,8 +1085,8 @@ def convergence_note(rows: Sequence[Mapping[str, Any]], epochs: int,
         return (f"- Convergence: with twice the epochs every model's mean test error "
                 f"moves by at most {100 * rtol:.0f} %.")
     return (f"- Convergence: with twice the epochs the mean test error moves by more "
-            f"than {100 * rtol:.0f} % for {', '.join(moved)}; verdicts involving them hold "
-            f"for the preset's {epochs} epochs, not for converged models.")
+            f"than {100 * rtol:.0f} % for {', '.join(moved)}; verdicts involving "
+            f"them hold for the preset's {epochs} epochs, not for converged models.")
 
 
 def sweep_edges(rows: Sequence[Mapping[str, Any]]) -> str:
