@@ -5,7 +5,7 @@
 def add_study_arguments(parser, topic: str) -> None:
     """The options every chapter's study CLI shares: ``--scale``, ``--out``
     (default ``refimpl.cache_dir(topic, SCALE)``), ``--seeds``, ``--double`` (the
-    convergence check) and ``--device``."""
+    convergence check), ``--device`` and ``--models`` (see :func:`study_models`)."""
     from pathlib import Path
 
     import refimpl
@@ -19,6 +19,24 @@ def add_study_arguments(parser, topic: str) -> None:
     parser.add_argument("--double", action="store_true",
                         help="double the epochs (convergence check)")
     parser.add_argument("--device", default=None, help="default: refimpl.device()")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="only these models (default: all; parts are shared, "
+                             "so two processes can split a study)")
+
+
+def study_models(models, available) -> list[str]:
+    """The models a study call trains: ``available`` (in its order), or the
+    requested subset of it. Restricting a call lets two processes (one per CPU
+    core) share one study's resumable parts; a last call without it assembles
+    every part. Anything not in ``available`` is a :class:`ValueError`."""
+    available = list(available)
+    if models is None:
+        return available
+    models = list(models)
+    if not models or any(m not in available for m in models):
+        raise ValueError(f"models must be a non-empty subset of {available}, "
+                         f"got {models}")
+    return [m for m in available if m in models]
 
 
 def command_line(module: str, argv=None) -> str:

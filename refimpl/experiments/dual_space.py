@@ -188,8 +188,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The ``full`` scale: as close to converged as 1.5 h of a 2-core CPU allow
     # (the convergence check takes 40 min more). The models and the 32² grid are
     # the book's (the FNO's 8 modes on 32², proportionally fewer than its
-    # published 12 on 64² and 85²); what grows is the data (500 training samples instead of
-    # 200, and a 100-sample validation split for the sweep) and the training:
+    # published 12 on 64² and 85²); what grows is the data (500 training
+    # samples instead of 200, and a 100-sample validation split for the sweep)
+    # and the training:
     # 60 epochs = 1500 steps of 20 instead of 150, with the FNO paper's step
     # schedule compressed to the budget (halve the rate every fifth of the
     # training, 12 of 60 epochs, as 100 of 500). Budget, from step times
@@ -201,8 +202,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # convergence check (``--double``: the benchmark at 120 epochs, the
     # schedule stretched with them) for about 40 min more, plus about 5 min to
     # generate the data (one torch thread: about 1.5 times as long); the
-    # committed README records the measured time. A 64² grid would cost about four
-    # times as much per step, 1000 samples twice the steps per epoch. Probes at
+    # committed README records the measured time. A 64² grid would cost about
+    # four times as much per step, 1000 samples twice the steps per epoch. Probes at
     # this size showed the FNO's Darcy error still falling by about a quarter
     # from 1000 to 2000 steps, so the committed check, not this comment, says
     # which models converged. Resolution transfer: the same weights on fresh
@@ -1017,10 +1018,14 @@ SPECTRUM_COLUMNS: tuple[str, ...] = (
 STAGES: tuple[str, ...] = ("sweep", "benchmark", "ablation")
 
 
+def _setting(hp: Mapping[str, Any]) -> tuple[str, str]:
+    """A learning rate / weight decay (of a row or a selection) as a comparable key."""
+    return f"{float(hp['lr']):g}", f"{float(hp['weight_decay']):g}"
+
+
 def _key(row: Mapping[str, Any]) -> tuple:
     return (row["stage"], row["problem"], row["model"], int(row["seed"]),
-            int(row["epochs"]), f"{float(row['lr']):g}",
-            f"{float(row['weight_decay']):g}")
+            int(row["epochs"]), *_setting(row))
 
 
 def sweep_grid(P: Mapping[str, Any]) -> list[dict[str, float]]:
@@ -1064,8 +1069,7 @@ def at_selection(rows: Sequence[Mapping[str, Any]],
             return True
         model = r["model"] if r["stage"] == "benchmark" else "DualSpaceMultiScale"
         hp = sel.get((r["problem"], model))
-        return hp is None or (f"{float(r['lr']):g}", f"{float(r['weight_decay']):g}"
-                              ) == (f"{hp['lr']:g}", f"{hp['weight_decay']:g}")
+        return hp is None or _setting(r) == _setting(hp)
     return [r for r in rows if chosen(r)]
 
 
@@ -1213,8 +1217,7 @@ def run_study(P: Mapping[str, Any], out: str | Path, *,
                 for seed in stage_seeds:
                     o = {**_OPTIM, **(Q.get("optim") or {}),
                          **optims.get((pname, name), {})}
-                    key = (stage, pname, name, seed, int(Q["epochs"]), f"{o['lr']:g}",
-                           f"{o['weight_decay']:g}")
+                    key = (stage, pname, name, seed, int(Q["epochs"]), *_setting(o))
                     if key in done:
                         row = next(r for r in rows if _key(r) == key)
                         reuse[(pname, name, seed)] = (row, spectrum_of(row), None)
@@ -1237,9 +1240,7 @@ def run_study(P: Mapping[str, Any], out: str | Path, *,
         for r in [r for r in rows if r["stage"] == "sweep"
                   and int(r["epochs"]) == epochs and r["problem"] in problems
                   and r["model"] in models]:
-            hp = selected[(r["problem"], r["model"])]
-            same = (f"{float(r['lr']):g}", f"{float(r['weight_decay']):g}") == (
-                f"{hp['lr']:g}", f"{hp['weight_decay']:g}")
+            same = _setting(r) == _setting(selected[(r["problem"], r["model"])])
             if same and _key(dict(r, stage="benchmark")) not in done:
                 saver("benchmark")(dict(r, stage="benchmark"), spectrum_of(r))
     stage_run("benchmark", P, models, seeds, selected)
@@ -1554,8 +1555,9 @@ def headline(rows: Sequence[Mapping[str, Any]], model: str = "DualSpaceMultiScal
             if c["problem"] != pname:
                 continue
             name = _SHORT.get(c["b"], c["b"])
-            resolved = c["low"] > 0 or c["high"] < 0
-            (tie if not resolved else win if c["diff"] < 0 else lose).append(name)
+            better = c["better"]
+            (tie if better == "not resolved" else lose if better == name
+             else win).append(name)
         parts = []
         if win:
             parts.append(f"better than {', '.join(win)}")

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 import refimpl
-from refimpl.experiments import add_study_arguments, command_line
+from refimpl.experiments import add_study_arguments, command_line, study_models
 from refimpl.explain import erf_study as study
 from refimpl.operators.models import CNO, FNO, DeepONet, UNet
 from refimpl.pde import wave
@@ -237,13 +237,7 @@ def run_study(scale: str, *, out: Path | None = None,
     device = torch.device(device) if device is not None else refimpl.device()
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    names = cell_names(P)
-    if models is not None:
-        unknown = [m for m in models if m not in names]
-        if unknown or not models:
-            raise ValueError(f"models must be a non-empty subset of {list(names)}, "
-                             f"got {list(models)}")
-        names = [m for m in names if m in models]
+    names = study_models(models, cell_names(P))
 
     def train(seed: int, t: float, model: str) -> list[dict[str, Any]]:
         tic = time.perf_counter()
@@ -276,9 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m refimpl.experiments.hidden_physics",
         description=__doc__.split("\n\n")[0])
     add_study_arguments(parser, TOPIC)
-    parser.add_argument("--models", nargs="+", default=None,
-                        help="only these models or controls (default: all; parts "
-                             "are shared, so two processes can split a study)")
     args = parser.parse_args(argv)
     scale = refimpl.scale(args.scale)
     os.environ["REFIMPL_SCALE"] = scale

@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 import refimpl
-from refimpl.experiments import add_study_arguments, command_line
+from refimpl.experiments import add_study_arguments, command_line, study_models
 from refimpl.operators.benchmark import (OperatorData, convergence_rows, darcy_data,
                                          model_factories, train_and_evaluate,
                                          wave_data)
@@ -173,11 +173,7 @@ def run_study(scale: str, *, out: Path | None = None, seeds: Sequence[int] | Non
 
     P = refimpl.preset(PRESETS, scale)
     seeds = tuple(P["seeds"] if seeds is None else seeds)
-    names = list(P["models"]) if models is None else list(models)
-    unknown = [m for m in names if m not in P["models"]]
-    if unknown or not names:
-        raise ValueError(f"models must be a non-empty subset of {list(P['models'])}, "
-                         f"got {list(models or [])}")
+    names = study_models(models, P["models"])
     epochs = P["epochs"] * (2 if double else 1)
     out, parts = study_folder(TOPIC, scale, out, double)
     device = torch.device(device) if device is not None else refimpl.device()
@@ -232,9 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plain", type=Path, default=None,
                         help="with --double: the plain run's folder to check "
                              "convergence against (default: its default --out)")
-    parser.add_argument("--models", nargs="+", default=None,
-                        help="only these models (default: all; parts are shared, "
-                             "so two processes can split a study)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     scale = refimpl.scale(args.scale)
