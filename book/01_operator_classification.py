@@ -62,7 +62,7 @@ import refimpl
 import refimpl.results
 import refimpl.runtime
 from refimpl.experiments.operator_classification import (COLUMNS, PARAM_BUDGET,
-                                                         PRESETS, TOPIC,
+                                                         PRESETS, TOPIC, caveats,
                                                          make_datasets, run_seed)
 from refimpl.operators.benchmark import (model_factories, model_table,
                                          paired_rows, plot_predictions,
@@ -350,18 +350,21 @@ plt.show()
 # ## The committed full-scale study
 #
 # The run above is one seed at the current scale. The `full` scale trains the
-# six models at matched parameter budgets, long enough that doubling the
-# training changes little, over three training seeds on the same data; every
+# six models at matched parameter budgets, with one shared training recipe,
+# over three training seeds on the same data; every
 # model then meets every other model on the same seeds, so the comparison is
 # *paired* (`refimpl.stats.paired`: the mean difference of the test
 # errors with a 95 % *t* interval and a Wilcoxon signed-rank *p*-value). The
 # command line `python -m refimpl.experiments.operator_classification --scale
-# full` makes it; a maintainer commits its `results.csv` with the book.
+# full` makes it; a maintainer commits its `results.csv` with the book. The
+# convergence check (`--double`, twice the epochs) writes a `convergence.csv`
+# beside it; the caveats below say whether it was run and what it found.
 
 # %%
 run = committed(TOPIC, columns=COLUMNS)
 verdicts = ("No full-scale run has been committed yet (the command is in the "
             "section *The committed full-scale study*).")
+notes = "- Nothing: there is no committed study yet."
 if run is None:
     display(Markdown(
         "No full-scale run has been committed yet. It is made (resumably) by\n\n"
@@ -384,8 +387,13 @@ else:
     verdicts = "\n".join(
         f"- {p['dataset']}: {p['verdict']} (test error {p['model']} − "
         f"{p['reference']} = {p['difference']})" for p in pairs)
-# The verdicts, computed from the committed rows, are shown in the summary.
+    conv = committed(TOPIC, name="convergence.csv")
+    notes = "\n".join(caveats(PRESETS["full"], conv.rows if conv else None))
+    display(Markdown("What these verdicts do not establish:\n\n" + notes))
+# The verdicts and caveats, computed from the committed rows, are shown in the
+# summary.
 refimpl.results.glue_markdown("ch1_full_verdicts", verdicts)
+refimpl.results.glue_markdown("ch1_full_caveats", notes)
 
 # %% [markdown]
 # How to read the paired table: *difference* is the model's test error minus
@@ -416,6 +424,12 @@ refimpl.results.glue_markdown("ch1_full_verdicts", verdicts)
 #   where the 95 % interval excludes zero):
 #
 #   ```{glue:md} ch1_full_verdicts
+#   :format: myst
+#   ```
+#
+#   What they do not establish:
+#
+#   ```{glue:md} ch1_full_caveats
 #   :format: myst
 #   ```
 # - `refimpl.operators` keeps layers apart from models; the FNO's spectral

@@ -45,7 +45,7 @@ from refimpl.operators.benchmark import (OperatorData, convergence_rows, darcy_d
 from refimpl.stats import markdown_table, read_csv, write_csv
 
 __all__ = ["PRESETS", "PARAM_BUDGET", "COLUMNS", "TOPIC", "make_datasets",
-           "run_seed", "run_study", "main"]
+           "run_seed", "run_study", "caveats", "main"]
 
 TOPIC = "operator_classification"
 
@@ -218,6 +218,49 @@ def run_study(scale: str, *, out: Path | None = None, seeds: Sequence[int] | Non
                       "(pass --plain DIR).")
     return write_run(rows, out, command=command or f"--scale {scale}",
                      wall_seconds=wall, device=device, columns=COLUMNS, notes=notes)
+
+
+def caveats(P: Mapping[str, Any],
+            convergence: Sequence[Mapping[str, Any]] | None = None,
+            rtol: float = 0.10) -> list[str]:
+    """What the committed study's verdicts do not establish, as Markdown list
+    items for the chapter's summary: the shared, untuned learning rate of preset
+    ``P``, and the convergence check (the ``convergence.csv`` rows written by
+    ``--double``, or :obj:`None` when it has not been run): which (dataset,
+    model) pairs moved by more than ``rtol`` with twice the epochs and which
+    models it did not cover."""
+    lines = [f"- Tuning: every model trains with the same learning rate "
+             f"({P['lr']:g}), batch size and epochs; no model's rate was tuned on "
+             f"validation data, so a ranking can reflect how well that one "
+             f"setting suits each architecture (chapter 3's sweep shows how much "
+             f"the rate can matter)."]
+    if not convergence:
+        lines.append(f"- Convergence: the check with twice the epochs (`--double`) "
+                     f"has not been run for this study, so it is not established "
+                     f"that {P['epochs']} epochs are enough; the verdicts hold for "
+                     f"this training budget.")
+        return lines
+    moved = [f"{c['dataset']} / {c['model']} "
+             f"({100 * (float(c['long']) - float(c['short'])) / float(c['short']):+.0f} %)"
+             for c in convergence
+             if abs(float(c["long"]) - float(c["short"])) > rtol * float(c["short"])]
+    unchecked = [m for m in P["models"] if m not in {c["model"] for c in convergence}]
+    checked = len(convergence)
+    if moved:
+        text = (f"- Convergence: with twice the epochs the mean test error moves by "
+                f"more than {100 * rtol:.0f} % for {', '.join(moved)} ("
+                f"{checked - len(moved)} of {checked} checked pairs move less); "
+                f"verdicts involving them hold for the preset's {P['epochs']} "
+                f"epochs, not for converged models.")
+    else:
+        text = (f"- Convergence: with twice the epochs every checked model's mean "
+                f"test error moves by at most {100 * rtol:.0f} % ({checked} "
+                f"dataset–model pairs).")
+    if unchecked:
+        text += (f" Not checked: "
+                 f"{', '.join(unchecked)}.")
+    lines.append(text)
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

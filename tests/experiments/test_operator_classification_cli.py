@@ -144,3 +144,27 @@ def test_summaries_over_seeds_use_refimpl_stats():
     assert {r["model"] for r in fixed} == {"A", "B"}
     with pytest.raises(ValueError, match="reference model"):
         paired_rows(rows, reference="Z")
+
+
+def test_caveats_name_the_untuned_rate_and_the_missing_convergence_check():
+    P = ex.PRESETS["full"]
+    lines = ex.caveats(P)
+    assert len(lines) == 2 and all(line.startswith("- ") for line in lines)
+    assert f"({P['lr']:g})" in lines[0] and "tuned" in lines[0]
+    assert "has not been run" in lines[1] and f"{P['epochs']} epochs" in lines[1]
+
+
+def test_caveats_report_what_moved_and_what_was_not_checked():
+    P = ex.PRESETS["full"]
+    conv = [dict(dataset="Darcy", model="FNO", short=0.10, long=0.085),
+            dict(dataset="Darcy", model="UNet", short=0.10, long=0.095),
+            dict(dataset="wave t=1", model="FNO", short=0.20, long=0.20)]
+    line = ex.caveats(P, conv)[1]
+    assert "Darcy / FNO (-15 %)" in line and "UNet (" not in line
+    assert "2 of 3 checked pairs" in line
+    assert "Not checked" in line and "GalerkinTransformer" in line
+    assert "FNO," not in line.split("Not checked")[1]
+    everything = [dict(dataset="Darcy", model=m, short=0.1, long=0.1)
+                  for m in P["models"]]
+    line = ex.caveats(P, everything)[1]
+    assert "at most 10 %" in line and "Not checked" not in line
