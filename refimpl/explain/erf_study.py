@@ -43,6 +43,7 @@ __all__ = ["TrainedOperator", "ERFRecord", "train_operator", "erf_study",
            "SCORE_COLUMNS", "paired_comparisons",
            "METRICS", "analytic_maps", "interior_mask", "score_table",
            "linearization_gap", "ring_radius", "gaussian_bump", "verdicts",
+           "study_verdicts",
            "plot_maps", "plot_records"]
 
 #: Map scores per probe: name -> (column label, higher is better).
@@ -618,6 +619,62 @@ def verdicts(records: Sequence[ERFRecord], threshold: float = 0.8, *,
                 "the scores disagree"
             lines.append(f"closest map at t = {t:g}: " + "; ".join(ranks)
                          + f" ({agree})")
+    return lines
+
+
+def study_verdicts(rows: Sequence[Mapping[str, Any]], threshold: float = 0.8, *,
+                   tolerance: float = 0.02) -> list[str]:
+    r"""The criterion of :func:`verdicts` over several seeds: one Markdown line per
+    horizon and trained model of :func:`record_rows`. A model **recovers** the
+    analytic kernel at a horizon when its seed-mean :math:`r_\text{proj}`
+    (probe-averaged) is at least ``threshold``, the paired difference from every
+    null control (rows of family ``"control"``; :func:`refimpl.stats.paired` over
+    the common seeds) has a 95 % interval above zero, and its seed-mean
+    ring-radius error, where defined, is within ``tolerance``. Each line gives the
+    :math:`r_\text{proj}` (mean ± sd over seeds), the test error and, when the
+    model does not recover the kernel, which condition failed; a last line per
+    horizon names the model with the highest :math:`r_\text{proj}` and the models
+    it is not resolved against (:func:`paired_comparisons`)."""
+    if not rows:
+        raise ValueError("no rows")
+    r_proj, ring, test = (per_seed(rows, m) for m in ("r_proj", "ring_error",
+                                                      "test_error"))
+    family = {(str(r["model"]), float(r["t"])): r.get("family", "") for r in rows}
+    lines = []
+    for t in sorted({t for _, t in family}):
+        controls = [m for (m, tt), f in family.items() if tt == t and f == "control"]
+        for (m, tt), f in family.items():
+            if tt != t or f == "control":
+                continue
+            vals = r_proj[(m, t)]
+            score = stats.summarize(list(vals.values()))
+            failed = []
+            if not score.mean >= threshold:
+                failed.append(f"r_proj below {threshold:g}")
+            for c in controls:
+                seeds = sorted(set(vals) & set(r_proj[(c, t)]), key=str)
+                pr = stats.paired([vals[s_] for s_ in seeds],
+                                  [r_proj[(c, t)][s_] for s_ in seeds])
+                if not (pr.n >= 2 and pr.low > 0):
+                    failed.append(f"not resolved above {c} "
+                                  f"(difference {pr.diff:+.2f})")
+            ring_err = _nanmean(list(ring[(m, t)].values()))
+            if not math.isnan(ring_err) and ring_err > tolerance:
+                failed.append(f"ring-radius error {ring_err:.3f} > {tolerance:g}")
+            word = "recovers" if not failed else "does not recover"
+            err = stats.summarize(list(test[(m, t)].values()))
+            why = f"; {', '.join(failed)}" if failed else ""
+            lines.append(f"- t = {t:g}: {m} {word} the kernel: r_proj {score} "
+                         f"over {score.n} seeds, test error {err}{why}")
+        trained = [r for r in rows if float(r["t"]) == t
+                   and r.get("family", "") != "control"]
+        comps = paired_comparisons(trained, "r_proj")
+        if comps:
+            best = comps[0]["reference"]
+            open_ = [c["model"] for c in comps if not c["paired"].resolved]
+            lines.append(f"- t = {t:g}: the highest r_proj is {best}'s; "
+                         + (f"not resolved against {', '.join(open_)}" if open_
+                            else "above every other model (paired intervals)"))
     return lines
 
 

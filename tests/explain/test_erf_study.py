@@ -12,8 +12,8 @@ from refimpl.explain.erf_study import (ERFRecord, analytic_maps, erf_study,
                                        gaussian_bump, interior_mask,
                                        linearization_gap, plot_maps, plot_records,
                                        paired_comparisons, record_rows,
-                                       ring_radius, score_table, summary_rows,
-                                       train_operator, verdicts)
+                                       ring_radius, score_table, study_verdicts,
+                                       summary_rows, train_operator, verdicts)
 from refimpl.operators.losses import relative_l2
 from refimpl.pde import heat, wave
 
@@ -250,6 +250,40 @@ def test_verdicts_use_r_proj_the_null_controls_and_the_ring():
     assert "recovers the analytic kernel: pearson = 0.90" in plain[0]
     with pytest.raises(ValueError, match="no records"):
         verdicts([])
+
+
+def test_study_verdicts_need_the_threshold_paired_margins_and_the_ring():
+    def sc(rp, ring=float("nan")):
+        return {"mid": {"pearson": 0.5, "rel_l2": 0.5, "r_proj": rp, "phi": 0.3,
+                        "ring_error": ring}}
+    rows = []
+    for seed, eps in enumerate((0.0, 0.02, -0.01)):
+        rows += record_rows([
+            _rec("ringy", 1.0, 0.1, sc(0.95 + eps, 0.01)),
+            _rec("low", 1.0, 0.2, sc(0.6 + eps)),
+            _rec("offring", 1.0, 0.1, sc(0.9 + eps, 0.05)),
+            # above the threshold on average, but not resolved above the
+            # shuffled control: it beats it in one seed only
+            _rec("close", 1.0, 0.1, sc((0.95, 0.80, 0.82)[seed])),
+            _rec("blob (null)", 1.0, float("nan"), sc(0.08), "control"),
+            _rec("FNO (shuffled)", 1.0, 1.0, sc(0.85), "control")], seed=seed)
+    lines = study_verdicts(rows)
+    assert len(lines) == 5 and all(ln.startswith("- t = 1: ") for ln in lines)
+    # the last line: the best r_proj and what it is not resolved against
+    assert lines[4] == ("- t = 1: the highest r_proj is ringy's; not resolved "
+                        "against close")
+    assert lines[0].startswith("- t = 1: ringy recovers the kernel: r_proj 0.953 "
+                               "± 0.015 over 3 seeds, test error 0.1")
+    assert ";" not in lines[0]  # no failed condition listed
+    assert "low does not recover" in lines[1] and "r_proj below 0.8" in lines[1]
+    assert "not resolved above FNO (shuffled)" in lines[1]
+    assert "not resolved above blob" not in lines[1]
+    assert "offring does not recover" in lines[2]
+    assert "ring-radius error 0.050 > 0.02" in lines[2]
+    assert "close does not recover" in lines[3]
+    assert lines[3].endswith("not resolved above FNO (shuffled) (difference +0.01)")
+    with pytest.raises(ValueError, match="no rows"):
+        study_verdicts([])
 
 
 def test_shuffled_target_control_and_projected_scores(device):
