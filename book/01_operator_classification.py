@@ -388,6 +388,12 @@ else:
         f"- {p['dataset']}: {p['verdict']} (test error {p['model']} − "
         f"{p['reference']} = {p['difference']})" for p in pairs)
     conv = committed(TOPIC, name="convergence.csv")
+    if conv is not None:
+        display(Markdown(
+            "The convergence check: seed-mean test error at the preset's epochs "
+            "(*short*) and at twice as many (*long*), for the models it covers "
+            "(*converged*: a change of at most 10 %):\n\n"
+            + markdown_table(conv.rows)))
     notes = "\n".join(caveats(PRESETS["full"], conv.rows if conv else None))
     display(Markdown("What these verdicts do not establish:\n\n" + notes))
 # The verdicts and caveats, computed from the committed rows, are shown in the

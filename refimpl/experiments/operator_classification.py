@@ -82,9 +82,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                         latent_resolution=33),
             "T1": dict(modes=12, width=28, n_layers=3),
             "GalerkinTransformer": dict(width=32, n_layers=4, n_heads=4)}),
-    # the comparison meant to be converged (estimated ~1.7 h on a 2-core CPU,
-    # minutes on a GPU; check with --double): the book's grids, 800 training
-    # samples, 45 epochs, three seeds, 100k parameters per model (+-10 %)
+    # the committed comparison (about 3 h of one core of the 2-core CPU,
+    # minutes on a GPU): the book's grids, 800 training samples, 45 epochs,
+    # three seeds, 100k parameters per model (+-10 %). Meant to be converged;
+    # the committed --double check (book/data/operator_classification/full/
+    # convergence.csv) says where it is not, and chapter 1 prints it
     "full": dict(
         res=33, transfer_res=65, n_train=800, n_val=100, n_test=200,
         epochs=45, batch_size=20, lr=1e-3, darcy_oversample=2, seeds=(0, 1, 2),
