@@ -242,10 +242,10 @@ def caveats(P: Mapping[str, Any],
                      f"that {P['epochs']} epochs are enough; the verdicts hold for "
                      f"this training budget.")
         return lines
-    moved = [f"{c['dataset']} / {c['model']} "
-             f"({100 * (float(c['long']) - float(c['short'])) / float(c['short']):+.0f} %)"
-             for c in convergence
-             if abs(float(c["long"]) - float(c["short"])) > rtol * float(c["short"])]
+    change = {(c["dataset"], c["model"]): float(c["long"]) / float(c["short"]) - 1
+              for c in convergence}
+    moved = [f"{d} / {m} ({100 * x:+.0f} %)" for (d, m), x in change.items()
+             if abs(x) > rtol]
     unchecked = [m for m in P["models"] if m not in {c["model"] for c in convergence}]
     checked = len(convergence)
     if moved:
@@ -259,8 +259,7 @@ def caveats(P: Mapping[str, Any],
                 f"test error moves by at most {100 * rtol:.0f} % ({checked} "
                 f"dataset–model pairs).")
     if unchecked:
-        text += (f" Not checked: "
-                 f"{', '.join(unchecked)}.")
+        text += f" Not checked: {', '.join(unchecked)}."
     lines.append(text)
     return lines
 
